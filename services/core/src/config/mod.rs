@@ -1,0 +1,556 @@
+//! voltfleet's one typed configuration, loaded once at start.
+//!
+//! Sources, each overriding the one before it key by key: built-in defaults, the TOML file given
+//! with `-c/--config`, AWS SSM Parameter Store parameters under `ssm.path` (when set), and
+//! `VOLTFLEET__SECTION__KEY` environment variables. Loading reports every problem at once, each
+//! naming its key, the source it came from and how to fix it. Secrets are [`SecretString`]s,
+//! which never print.
+
+mod layers;
+mod reader;
+mod ssm;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+pub use layers::{ENV_PREFIX, Layers, RawValue, Source};
+pub use reader::{ConfigValue, EffectiveValue, Reader};
+
+/// The whole configuration of a voltfleet process.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where local state lives: the embedded SQLite database and demo credentials.
+    pub data_dir: PathBuf,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub bus: BusSettings,
+    pub ssm: SsmSettings,
+    pub log: LogSettings,
+    pub shutdown: ShutdownSettings,
+    pub api: ServiceSettings,
+    pub backoffice: ServiceSettings,
+    pub ocpp: ServiceSettings,
+    pub ocpi: ServiceSettings,
+    pub jobs: ServiceSettings,
+}
+
+/// The relational database: MySQL/MariaDB (RDS) when `url` is set, else SQLite under `data_dir`.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// `mysql://user:password@host:3306/database`; unset means embedded SQLite.
+    pub url: Option<SecretString>,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    /// How long a request waits for a connection before failing; keeps requests from hanging
+    /// while the database is down.
+    pub acquire_timeout: Duration,
+    /// Apply pending migrations when a service starts (`voltfleet migrate` always does).
+    pub migrate_on_start: bool,
+    pub ssl_mode: DatabaseSslMode,
+    /// CA bundle for verifying the server (the RDS global bundle in AWS).
+    pub ssl_ca: Option<PathBuf>,
+}
+
+/// TLS towards MySQL, with the meanings of MySQL's own `--ssl-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseSslMode {
+    Disabled,
+    Preferred,
+    Required,
+    VerifyCa,
+    VerifyIdentity,
+}
+
+impl ConfigValue for DatabaseSslMode {
+    const EXPECTED: &'static str =
+        "one of \"disabled\", \"preferred\", \"required\", \"verify_ca\", \"verify_identity\"";
+    fn from_text(text: &str) -> Result<Self, String> {
+        match text.to_ascii_lowercase().replace('-', "_").as_str() {
+            "disabled" => Ok(Self::Disabled),
+            "preferred" => Ok(Self::Preferred),
+            "required" => Ok(Self::Required),
+            "verify_ca" => Ok(Self::VerifyCa),
+            "verify_identity" => Ok(Self::VerifyIdentity),
+            _ => Err(format!("`{text}` is not an SSL mode")),
+        }
+    }
+    fn display(&self) -> String {
+        format!("{self:?}").to_ascii_lowercase()
+    }
+}
+
+/// Redis (ElastiCache): shared cache, bus and locks; unset means in-process equivalents.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// `redis://[:password@]host:6379/0` or `rediss://` for TLS; unset means in-process.
+    pub url: Option<SecretString>,
+    /// Prepended to every key and channel, so several deployments can share one Redis.
+    pub key_prefix: String,
+    pub connect_timeout: Duration,
+    /// How long one command may take before it fails instead of hanging.
+    pub response_timeout: Duration,
+}
+
+/// The bus between processes.
+#[derive(Debug, Clone)]
+pub struct BusSettings {
+    /// How long a request waits for its reply by default.
+    pub request_timeout: Duration,
+}
+
+/// AWS SSM Parameter Store as a configuration source.
+#[derive(Debug, Clone)]
+pub struct SsmSettings {
+    /// Path prefix such as `/voltfleet/prod`; unset means SSM is not read.
+    pub path: Option<String>,
+    /// AWS region; unset means the SDK's default chain (AWS_REGION, instance metadata).
+    pub region: Option<String>,
+    /// Endpoint override (a VPC endpoint, or a local test server).
+    pub endpoint_url: Option<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// A tracing filter such as `info` or `info,voltfleet_ocpp=debug`; `RUST_LOG` overrides it.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// JSON when standard error is not a terminal, text when it is.
+    Auto,
+    Json,
+    Text,
+}
+
+impl ConfigValue for LogFormat {
+    const EXPECTED: &'static str = "one of \"auto\", \"json\", \"text\"";
+    fn from_text(text: &str) -> Result<Self, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "json" => Ok(Self::Json),
+            "text" => Ok(Self::Text),
+            _ => Err(format!("`{text}` is not a log format")),
+        }
+    }
+    fn display(&self) -> String {
+        format!("{self:?}").to_ascii_lowercase()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ShutdownSettings {
+    /// After SIGTERM/SIGINT, how long in-flight requests may take before the process exits.
+    pub drain_timeout: Duration,
+}
+
+/// Where one service listens.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    pub listen: SocketAddr,
+}
+
+/// The five services of the app tier, with their default local ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ServiceName {
+    Api,
+    Backoffice,
+    Ocpp,
+    Ocpi,
+    Jobs,
+}
+
+impl ServiceName {
+    pub const ALL: [ServiceName; 5] = [
+        ServiceName::Api,
+        ServiceName::Backoffice,
+        ServiceName::Ocpp,
+        ServiceName::Ocpi,
+        ServiceName::Jobs,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceName::Api => "api",
+            ServiceName::Backoffice => "backoffice",
+            ServiceName::Ocpp => "ocpp",
+            ServiceName::Ocpi => "ocpi",
+            ServiceName::Jobs => "jobs",
+        }
+    }
+
+    pub fn default_port(self) -> u16 {
+        match self {
+            ServiceName::Api => 8101,
+            ServiceName::Backoffice => 8102,
+            ServiceName::Ocpp => 8103,
+            ServiceName::Ocpi => 8104,
+            ServiceName::Jobs => 8105,
+        }
+    }
+}
+
+impl fmt::Display for ServiceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ServiceName {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        ServiceName::ALL
+            .into_iter()
+            .find(|service| service.as_str() == text)
+            .ok_or_else(|| {
+                format!("unknown service `{text}`; the services are api, backoffice, ocpp, ocpi and jobs")
+            })
+    }
+}
+
+impl SsmSettings {
+    fn read(r: &mut Reader<'_>) -> SsmSettings {
+        SsmSettings {
+            path: r.optional("ssm.path"),
+            region: r.optional("ssm.region"),
+            endpoint_url: r.optional("ssm.endpoint_url"),
+            timeout: r.value("ssm.timeout", Duration::from_secs(10)),
+        }
+    }
+}
+
+impl Settings {
+    pub fn service(&self, name: ServiceName) -> &ServiceSettings {
+        match name {
+            ServiceName::Api => &self.api,
+            ServiceName::Backoffice => &self.backoffice,
+            ServiceName::Ocpp => &self.ocpp,
+            ServiceName::Ocpi => &self.ocpi,
+            ServiceName::Jobs => &self.jobs,
+        }
+    }
+
+    /// Reads and validates settings from merged layers.
+    pub fn from_layers(layers: &Layers) -> Result<Loaded, ConfigErrors> {
+        let mut r = Reader::new(layers);
+        let settings = Settings::read(&mut r);
+        let (effective, errors) = r.finish();
+        if errors.is_empty() {
+            Ok(Loaded {
+                settings,
+                effective,
+            })
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    fn read(r: &mut Reader<'_>) -> Settings {
+        let loopback = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let service = |r: &mut Reader<'_>, name: ServiceName| ServiceSettings {
+            listen: r.value(&format!("{name}.listen"), loopback(name.default_port())),
+        };
+        let settings = Settings {
+            data_dir: r.value("data_dir", PathBuf::from("data")),
+            database: DatabaseSettings {
+                url: r.optional("database.url"),
+                max_connections: r.value("database.max_connections", 10),
+                min_connections: r.value("database.min_connections", 0),
+                acquire_timeout: r.value("database.acquire_timeout", Duration::from_secs(5)),
+                migrate_on_start: r.value("database.migrate_on_start", false),
+                ssl_mode: r.value("database.ssl_mode", DatabaseSslMode::Preferred),
+                ssl_ca: r.optional("database.ssl_ca"),
+            },
+            redis: RedisSettings {
+                url: r.optional("redis.url"),
+                key_prefix: r.value("redis.key_prefix", "voltfleet:".to_string()),
+                connect_timeout: r.value("redis.connect_timeout", Duration::from_secs(3)),
+                response_timeout: r.value("redis.response_timeout", Duration::from_secs(2)),
+            },
+            bus: BusSettings {
+                request_timeout: r.value("bus.request_timeout", Duration::from_secs(10)),
+            },
+            ssm: SsmSettings::read(r),
+            log: LogSettings {
+                level: r.value("log.level", "info".to_string()),
+                format: r.value("log.format", LogFormat::Auto),
+            },
+            shutdown: ShutdownSettings {
+                drain_timeout: r.value("shutdown.drain_timeout", Duration::from_secs(10)),
+            },
+            api: service(r, ServiceName::Api),
+            backoffice: service(r, ServiceName::Backoffice),
+            ocpp: service(r, ServiceName::Ocpp),
+            ocpi: service(r, ServiceName::Ocpi),
+            jobs: service(r, ServiceName::Jobs),
+        };
+        settings.validate(r);
+        settings
+    }
+
+    /// Rules that involve a key's meaning or several keys at once.
+    fn validate(&self, r: &mut Reader<'_>) {
+        if let Some(url) = &self.database.url {
+            let url = url.expose_secret();
+            if !(url.starts_with("mysql://") || url.starts_with("mariadb://")) {
+                r.invalid(
+                    "database.url",
+                    "the URL must start with mysql:// (MySQL, MariaDB, RDS)",
+                    "use mysql://USER:PASSWORD@HOST:3306/DATABASE, or leave it unset for the embedded SQLite database",
+                );
+            }
+        }
+        if self.database.max_connections == 0 {
+            r.invalid(
+                "database.max_connections",
+                "a pool needs at least one connection",
+                "set it to 1 or more",
+            );
+        }
+        if self.database.min_connections > self.database.max_connections {
+            r.invalid(
+                "database.min_connections",
+                format!(
+                    "it is larger than database.max_connections ({})",
+                    self.database.max_connections
+                ),
+                "lower it or raise database.max_connections",
+            );
+        }
+        if let Some(ca) = &self.database.ssl_ca
+            && !ca.is_file()
+        {
+            r.invalid(
+                "database.ssl_ca",
+                "the CA bundle file does not exist",
+                "give the path of a PEM file, such as the RDS global bundle",
+            );
+        }
+        if let Some(url) = &self.redis.url {
+            let url = url.expose_secret();
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                r.invalid(
+                    "redis.url",
+                    "the URL must start with redis:// or rediss:// (TLS)",
+                    "use rediss://:PASSWORD@HOST:6379 for ElastiCache with TLS and AUTH, or leave it unset for the in-process cache and bus",
+                );
+            }
+        }
+        if let Some(path) = &self.ssm.path
+            && !path.starts_with('/')
+        {
+            r.invalid(
+                "ssm.path",
+                "SSM parameter paths start with /",
+                "write it like /voltfleet/prod",
+            );
+        }
+        for (i, a) in ServiceName::ALL.iter().enumerate() {
+            for b in &ServiceName::ALL[i + 1..] {
+                let (left, right) = (self.service(*a).listen, self.service(*b).listen);
+                if left.port() != 0 && left == right {
+                    r.invalid(
+                        &format!("{b}.listen"),
+                        format!("{a}.listen uses the same address {left}"),
+                        "give each service its own port",
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Validated settings and, for `config check`, each key's effective value and source.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub settings: Settings,
+    pub effective: Vec<EffectiveValue>,
+}
+
+/// One problem with the configuration: which key, from where, what is wrong, how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub source: Source,
+    /// The offending value as it may be shown (secrets redacted), when there is one.
+    pub value: Option<String>,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}; {}", self.source, self.problem, self.fix)
+        } else {
+            write!(f, "{}", self.key)?;
+            if let Some(value) = &self.value {
+                write!(f, " = {value}")?;
+            }
+            write!(f, " (from {}): {}; {}", self.source, self.problem, self.fix)
+        }
+    }
+}
+
+/// Every problem found while loading the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.0.len();
+        writeln!(
+            f,
+            "the configuration has {count} error{}:",
+            if count == 1 { "" } else { "s" }
+        )?;
+        for error in &self.0 {
+            writeln!(f, "  - {error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Loads the configuration from all sources: defaults, `file`, SSM (when `ssm.path` is set)
+/// and the process environment.
+pub async fn load(file: Option<&Path>) -> Result<Loaded, ConfigErrors> {
+    load_from(file, std::env::vars()).await
+}
+
+/// Like [`load`], with the environment given explicitly.
+pub async fn load_from(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Loaded, ConfigErrors> {
+    let mut merged = match file {
+        Some(path) => Layers::from_toml_file(path).map_err(|err| ConfigErrors(vec![err]))?,
+        None => Layers::default(),
+    };
+    let env = Layers::from_env(env);
+
+    // SSM sits between the file and the environment, but where to find it is itself configured
+    // by the file or the environment.
+    let mut bootstrap = merged.clone();
+    bootstrap.overlay(env.clone());
+    let mut reader = Reader::new(&bootstrap);
+    let ssm = SsmSettings::read(&mut reader);
+    let (_, errors) = reader.finish();
+    let ssm_is_valid = !errors.iter().any(|e| e.key.starts_with("ssm."));
+    if ssm_is_valid && ssm.path.is_some() {
+        let path = ssm.path.clone().unwrap_or_default();
+        match ssm::fetch_parameters(&ssm).await {
+            Ok(parameters) => merged.overlay(Layers::from_ssm_parameters(&path, parameters)),
+            Err(problem) => {
+                let source = bootstrap
+                    .get("ssm.path")
+                    .map_or(Source::Default, |entry| entry.source.clone());
+                return Err(ConfigErrors(vec![ConfigError {
+                    key: "ssm.path".into(),
+                    source,
+                    value: Some(format!("{path:?}")),
+                    problem,
+                    fix: "check ssm.region, ssm.endpoint_url, the AWS credentials and that the role may call ssm:GetParametersByPath and kms:Decrypt".into(),
+                }]));
+            }
+        }
+    }
+    merged.overlay(env);
+    Settings::from_layers(&merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(file.path(), text).expect("write config");
+        file
+    }
+
+    #[tokio::test]
+    async fn defaults_match_the_documented_ports() {
+        let loaded = load_from(None, env(&[])).await.expect("defaults are valid");
+        let s = loaded.settings;
+        assert_eq!(s.api.listen.port(), 8101);
+        assert_eq!(s.jobs.listen.port(), 8105);
+        assert!(s.database.url.is_none());
+        assert_eq!(s.data_dir, PathBuf::from("data"));
+    }
+
+    #[tokio::test]
+    async fn environment_overrides_file_which_overrides_defaults() {
+        let file = write(
+            "data_dir = \"/from/file\"\n[database]\nmax_connections = 3\nmin_connections = 1\n",
+        );
+        let loaded = load_from(
+            Some(file.path()),
+            env(&[("VOLTFLEET__DATA_DIR", "/from/env")]),
+        )
+        .await
+        .expect("valid");
+        assert_eq!(loaded.settings.data_dir, PathBuf::from("/from/env"));
+        assert_eq!(loaded.settings.database.max_connections, 3);
+        let source_of = |key: &str| {
+            loaded
+                .effective
+                .iter()
+                .find(|e| e.key == key)
+                .map(|e| e.source.clone())
+        };
+        assert_eq!(
+            source_of("data_dir"),
+            Some(Source::Env("VOLTFLEET__DATA_DIR".into()))
+        );
+        assert_eq!(
+            source_of("database.max_connections"),
+            Some(Source::File(file.path().to_path_buf()))
+        );
+        assert_eq!(source_of("database.acquire_timeout"), Some(Source::Default));
+    }
+
+    #[tokio::test]
+    async fn a_broken_file_reports_every_bad_key_with_its_source() {
+        let file = write(
+            "[database]\nurl = \"postgres://x\"\nmax_connections = \"ten\"\n[redis]\nresponse_timeout = 5\n[api]\nlisten = \"localhost\"\n[ocpi]\nlisten = \"127.0.0.1:8103\"\n[bogus]\nkey = 1\n",
+        );
+        let errors = load_from(Some(file.path()), env(&[("VOLTFLEET__LOG__FORMAT", "xml")]))
+            .await
+            .expect_err("broken");
+        let keys: Vec<_> = errors.0.iter().map(|e| e.key.as_str()).collect();
+        for expected in [
+            "database.url",
+            "database.max_connections",
+            "redis.response_timeout",
+            "api.listen",
+            "ocpi.listen",
+            "log.format",
+            "bogus.key",
+        ] {
+            assert!(keys.contains(&expected), "{expected} missing from {keys:?}");
+        }
+        let text = errors.to_string();
+        assert!(
+            text.contains("environment variable VOLTFLEET__LOG__FORMAT"),
+            "{text}"
+        );
+        assert!(!text.contains("postgres://x"), "secret leaked: {text}");
+    }
+}
