@@ -5,3 +5,7 @@
 //! `voltfleet-core` imports no service; services import it and never each other.
 
 pub mod config;
+pub mod credentials;
+pub mod domain;
+pub mod shared;
+pub mod storage;

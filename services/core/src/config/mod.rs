@@ -94,6 +94,9 @@ pub struct RedisSettings {
     pub connect_timeout: Duration,
     /// How long one command may take before it fails instead of hanging.
     pub response_timeout: Duration,
+    /// Extra CA certificate (PEM) to trust for `rediss://`; unset means the public roots, which
+    /// cover ElastiCache.
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// The bus between processes.
@@ -274,6 +277,7 @@ impl Settings {
                 key_prefix: r.value("redis.key_prefix", "voltfleet:".to_string()),
                 connect_timeout: r.value("redis.connect_timeout", Duration::from_secs(3)),
                 response_timeout: r.value("redis.response_timeout", Duration::from_secs(2)),
+                tls_ca: r.optional("redis.tls_ca"),
             },
             bus: BusSettings {
                 request_timeout: r.value("bus.request_timeout", Duration::from_secs(10)),
@@ -343,6 +347,15 @@ impl Settings {
                     "use rediss://:PASSWORD@HOST:6379 for ElastiCache with TLS and AUTH, or leave it unset for the in-process cache and bus",
                 );
             }
+        }
+        if let Some(ca) = &self.redis.tls_ca
+            && !ca.is_file()
+        {
+            r.invalid(
+                "redis.tls_ca",
+                "the CA certificate file does not exist",
+                "give the path of a PEM file, or leave it unset to trust the public roots",
+            );
         }
         if let Some(path) = &self.ssm.path
             && !path.starts_with('/')

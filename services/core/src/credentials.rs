@@ -1,0 +1,1 @@
+//! Hashing and checking of passwords and API keys.

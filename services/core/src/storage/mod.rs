@@ -1,0 +1,1 @@
+//! The relational store: MySQL/MariaDB in production, SQLite embedded.
