@@ -1,1 +1,87 @@
-fn main() {}
+//! `voltfleet`: the app-server binary. It reads the configuration, sets up telemetry and hands
+//! over to the command asked for; everything else lives in the libraries it composes.
+
+mod commands;
+mod demo;
+mod startup;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use voltfleet_core::config::ServiceName;
+
+/// The voltfleet app server: Back Office, API, OCPP, OCPI and Jobs.
+#[derive(Debug, Parser)]
+#[command(name = "voltfleet", version, about, propagate_version = true)]
+struct Cli {
+    /// Configuration file (TOML). Environment variables VOLTFLEET__SECTION__KEY override it.
+    #[arg(short, long, global = true, value_name = "FILE", env = "VOLTFLEET_CONFIG")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole stack on this machine with demo data: every service, embedded storage.
+    Up,
+    /// Run the named services in this process (production: one service per container).
+    Serve {
+        /// Services to run: api, backoffice, ocpp, ocpi, jobs.
+        #[arg(required = true, value_parser = parse_service)]
+        services: Vec<ServiceName>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration with each value's source (secrets redacted); exit
+    /// non-zero listing every error.
+    Check,
+}
+
+fn parse_service(text: &str) -> Result<ServiceName, String> {
+    text.parse()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("voltfleet")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("voltfleet: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = cli.config.as_deref();
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Up => commands::up(config).await,
+            Command::Serve { services } => commands::serve(config, &services).await,
+            Command::Migrate => commands::migrate(config).await,
+            Command::Config {
+                command: ConfigCommand::Check,
+            } => commands::config_check(config).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("voltfleet: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,307 @@
-//! placeholder
+//! Harness for end-to-end tests: starts the real `voltfleet` binary as a child process on
+//! random loopback ports, learns where each service listens from its JSON log, and stops it
+//! with a real signal.
+//!
+//! The binaries are those cargo built next to this test executable (`cargo build --bins`
+//! first; `make test` does).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+
+/// How long a process may take to start or stop before a test gives up on it.
+pub const PROCESS_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The services and their section names in the configuration.
+pub const SERVICES: [&str; 5] = ["api", "backoffice", "ocpp", "ocpi", "jobs"];
+
+/// Path of a binary of this workspace built in the same profile as the running test.
+pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let test_exe = std::env::current_exe()?;
+    // <target>/<profile>/deps/<test> → <target>/<profile>/<name>
+    let profile_dir = test_exe
+        .parent()
+        .and_then(Path::parent)
+        .context("the test executable is not inside a cargo target directory")?;
+    let path = profile_dir.join(name);
+    if !path.is_file() {
+        bail!(
+            "{} does not exist; build the binaries first with `cargo build --workspace --bins` (make test does)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// A `voltfleet` command ready to run, with every service on a random loopback port and JSON
+/// logs so the harness can read them.
+#[derive(Debug)]
+pub struct Voltfleet {
+    command: Command,
+}
+
+impl Voltfleet {
+    pub fn new(args: &[&str]) -> anyhow::Result<Voltfleet> {
+        let mut command = Command::new(binary("voltfleet")?);
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("VOLTFLEET__LOG__FORMAT", "json")
+            .env("VOLTFLEET__LOG__LEVEL", "info")
+            .env("VOLTFLEET__SHUTDOWN__DRAIN_TIMEOUT", "5s")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for service in SERVICES {
+            command.env(
+                format!("VOLTFLEET__{}__LISTEN", service.to_ascii_uppercase()),
+                "127.0.0.1:0",
+            );
+        }
+        Ok(Voltfleet { command })
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.command.env(key, value);
+        self
+    }
+
+    /// Runs to completion (for commands such as `migrate` and `config check`).
+    pub async fn output(mut self) -> anyhow::Result<Finished> {
+        let output = tokio::time::timeout(PROCESS_DEADLINE, self.command.output())
+            .await
+            .context("voltfleet did not finish in time")??;
+        Ok(Finished {
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        })
+    }
+
+    /// Starts a long-running command and waits until `services` all log that they listen.
+    pub async fn start(mut self, services: &[&str]) -> anyhow::Result<Running> {
+        let mut child = self.command.spawn().context("spawning voltfleet")?;
+        let output = Output::default();
+        let stdout = child.stdout.take().context("stdout is piped")?;
+        let stderr = child.stderr.take().context("stderr is piped")?;
+        collect_lines(stdout, output.stdout.clone());
+        collect_lines(stderr, output.stderr.clone());
+        let mut running = Running {
+            child,
+            output,
+            addresses: HashMap::new(),
+        };
+        let deadline = tokio::time::Instant::now() + PROCESS_DEADLINE;
+        while running.addresses.len() < services.len() {
+            if let Some(status) = running.child.try_wait()? {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                bail!(
+                    "voltfleet exited with {status} before listening; stderr:\n{}",
+                    running.stderr()
+                );
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!(
+                    "voltfleet did not listen on {services:?} in time; stderr:\n{}",
+                    running.stderr()
+                );
+            }
+            running.addresses = listening_addresses(&running.output.stderr_lines());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(running)
+    }
+}
+
+/// A finished process and what it printed.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Output {
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Output {
+    fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+fn collect_lines(stream: impl AsyncRead + Unpin + Send + 'static, sink: Arc<Mutex<Vec<String>>>) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(mut sink) = sink.lock() {
+                sink.push(line);
+            }
+        }
+    });
+}
+
+/// Addresses from the "Service listening." JSON log lines.
+fn listening_addresses(lines: &[String]) -> HashMap<String, SocketAddr> {
+    lines
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| event["message"] == "Service listening.")
+        .filter_map(|event| {
+            let service = event["service"].as_str()?.to_string();
+            let address = event["address"].as_str()?.parse().ok()?;
+            Some((service, address))
+        })
+        .collect()
+}
+
+/// A running `voltfleet` process.
+#[derive(Debug)]
+pub struct Running {
+    child: Child,
+    output: Output,
+    addresses: HashMap<String, SocketAddr>,
+}
+
+impl Running {
+    /// `http://<address of service><path>`.
+    pub fn url(&self, service: &str, path: &str) -> String {
+        match self.addresses.get(service) {
+            Some(address) => format!("http://{address}{path}"),
+            None => format!("http://service-{service}-is-not-running{path}"),
+        }
+    }
+
+    pub fn stdout(&self) -> String {
+        self.output
+            .stdout
+            .lock()
+            .map(|l| l.join("\n"))
+            .unwrap_or_default()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.output.stderr_lines().join("\n")
+    }
+
+    /// Waits (bounded) until stdout contains `text`.
+    pub async fn wait_for_stdout(&self, text: &str) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + PROCESS_DEADLINE;
+        loop {
+            let stdout = self.stdout();
+            if stdout.contains(text) {
+                return Ok(stdout);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("stdout never contained {text:?}; it was:\n{stdout}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends `signal` (such as "TERM" or "INT") and waits for the process to exit.
+    pub async fn stop_with(mut self, signal: &str) -> anyhow::Result<(ExitStatus, String)> {
+        let pid = self.child.id().context("the process already exited")?;
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .await?;
+        if !sent.success() {
+            bail!("kill -{signal} {pid} failed");
+        }
+        let status = tokio::time::timeout(PROCESS_DEADLINE, self.child.wait())
+            .await
+            .context("voltfleet did not stop after the signal")??;
+        // Let the readers drain the last lines.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok((status, self.stderr()))
+    }
+}
+
+/// A Redis server of a test's own on a free loopback port, stopped when dropped.
+#[derive(Debug)]
+pub struct PrivateRedis {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    pub async fn start() -> anyhow::Result<PrivateRedis> {
+        let port = free_port()?;
+        let mut redis = PrivateRedis { port, child: None };
+        redis.restart().await?;
+        Ok(redis)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again) on the same port and waits until it answers.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting redis-server (make test installs it)")?;
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            if tokio::time::Instant::now() > deadline {
+                bail!("redis-server on port {} did not come up", self.port);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    /// Kills the server, as a lost ElastiCache node would vanish.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// GETs `url` and returns the status and body.
+pub async fn get(url: &str) -> anyhow::Result<(u16, String)> {
+    let response = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    let status = response.status().as_u16();
+    Ok((status, response.text().await?))
+}

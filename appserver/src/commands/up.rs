@@ -1,0 +1,78 @@
+//! `voltfleet up`: the whole stack on one machine, with demo data, for trying voltfleet out.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use voltfleet_core::config::ServiceName;
+use voltfleet_core::context::AppContext;
+use voltfleet_core::metrics::Metrics;
+
+use super::{load_and_init, shutdown_on_signal};
+use crate::demo::{self, DemoData};
+use crate::startup::Application;
+
+/// Migrates, seeds the demo data (once), starts every service and prints what to open.
+pub async fn up(file: Option<&Path>) -> anyhow::Result<()> {
+    let loaded = load_and_init(file).await?;
+    let ctx = AppContext::connect(loaded.settings, Metrics::new(), true).await?;
+    let demo = demo::seed(&ctx.db, &ctx.settings.data_dir).await?;
+    let app = Application::bind(&ctx, &ServiceName::ALL).await?;
+    print_banner(&ctx, &app.addresses(), &demo)?;
+    app.run_until_stopped(shutdown_on_signal()).await?;
+    ctx.db.close().await;
+    Ok(())
+}
+
+fn print_banner(
+    ctx: &AppContext,
+    addresses: &[(ServiceName, SocketAddr)],
+    demo: &DemoData,
+) -> std::io::Result<()> {
+    let at = |service: ServiceName| {
+        addresses
+            .iter()
+            .find(|(name, _)| *name == service)
+            .map_or_else(|| "(not running)".to_string(), |(_, a)| a.to_string())
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out)?;
+    writeln!(
+        out,
+        "voltfleet {} is up. Storage: {}; cache and bus: {}.",
+        env!("CARGO_PKG_VERSION"),
+        ctx.db.describe(),
+        ctx.shared.describe()
+    )?;
+    writeln!(out)?;
+    writeln!(out, "  API          http://{}/api/v1/", at(ServiceName::Api))?;
+    writeln!(
+        out,
+        "  Back Office  http://{}/backoffice/   sign in as {} / {}",
+        at(ServiceName::Backoffice),
+        demo.operator_email,
+        demo.operator_password
+    )?;
+    writeln!(
+        out,
+        "  OCPP         ws://{}/ocpp/{}   (also {}; Basic-auth password {})",
+        at(ServiceName::Ocpp),
+        demo.charge_points[0],
+        demo.charge_points[1..].join(", "),
+        demo.charger_password
+    )?;
+    writeln!(out, "  OCPI         http://{}/ocpi/versions", at(ServiceName::Ocpi))?;
+    writeln!(out, "  Jobs         http://{}/healthz", at(ServiceName::Jobs))?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "  Demo data: location \"{}\", RFID id token {}, API key {}",
+        demo.location, demo.id_token, demo.api_key
+    )?;
+    writeln!(
+        out,
+        "  Every service answers /healthz, /readyz and /metrics. Press Ctrl-C to stop."
+    )?;
+    writeln!(out)?;
+    out.flush()
+}
