@@ -38,7 +38,7 @@ mariadb_up() { mariadb-admin --protocol=socket -uroot ping; }
 if ! mariadb_up >/dev/null 2>&1; then
   say "Starting MariaDB"
   $SUDO mkdir -p /run/mysqld && $SUDO chown mysql:mysql /run/mysqld 2>/dev/null || true
-  $SUDO start-stop-daemon --start --oknodo --background --chuid mysql --exec /usr/sbin/mariadbd
+  $SUDO start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
   wait_for 60 "MariaDB" mariadb_up
 fi
 

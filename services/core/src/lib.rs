@@ -9,3 +9,8 @@ pub mod credentials;
 pub mod domain;
 pub mod shared;
 pub mod storage;
+#[cfg(any(test, feature = "test-support"))] pub mod testing;
+pub mod context;
+pub mod http;
+pub mod metrics;
+pub mod telemetry;
