@@ -16,7 +16,13 @@ use voltfleet_core::config::ServiceName;
 #[command(name = "voltfleet", version, about, propagate_version = true)]
 struct Cli {
     /// Configuration file (TOML). Environment variables VOLTFLEET__SECTION__KEY override it.
-    #[arg(short, long, global = true, value_name = "FILE", env = "VOLTFLEET_CONFIG")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "VOLTFLEET_CONFIG"
+    )]
     config: Option<PathBuf>,
 
     #[command(subcommand)]

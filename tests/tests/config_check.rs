@@ -48,8 +48,14 @@ lisen = "127.0.0.1:9000"
     }
     assert!(errors.contains("7 errors"), "{errors}");
     assert!(errors.contains("did you mean `ocpp.listen`"), "{errors}");
-    assert!(errors.contains("environment variable VOLTFLEET__LOG__FORMAT"), "{errors}");
-    assert!(!errors.contains("hunter2"), "a secret was printed:\n{errors}");
+    assert!(
+        errors.contains("environment variable VOLTFLEET__LOG__FORMAT"),
+        "{errors}"
+    );
+    assert!(
+        !errors.contains("hunter2"),
+        "a secret was printed:\n{errors}"
+    );
     Ok(())
 }
 
@@ -75,14 +81,24 @@ async fn a_valid_file_prints_the_effective_values_with_their_sources() -> anyhow
     assert!(line("data_dir").contains("/srv/voltfleet"), "{out}");
     assert!(line("data_dir").contains("# file"), "{out}");
     assert!(line("redis.url").contains("<redacted>"), "{out}");
-    assert!(!out.contains("s3cret-token"), "a secret was printed:\n{out}");
+    assert!(
+        !out.contains("s3cret-token"),
+        "a secret was printed:\n{out}"
+    );
     assert!(line("database.max_connections").contains("= 25"), "{out}");
     assert!(
-        line("database.max_connections").contains("environment variable VOLTFLEET__DATABASE__MAX_CONNECTIONS"),
+        line("database.max_connections")
+            .contains("environment variable VOLTFLEET__DATABASE__MAX_CONNECTIONS"),
         "{out}"
     );
-    assert!(line("api.listen").contains("# environment variable"), "{out}");
-    assert!(line("database.acquire_timeout").contains("# default"), "{out}");
+    assert!(
+        line("api.listen").contains("# environment variable"),
+        "{out}"
+    );
+    assert!(
+        line("database.acquire_timeout").contains("# default"),
+        "{out}"
+    );
     Ok(())
 }
 
@@ -92,8 +108,16 @@ async fn a_missing_file_is_named() -> anyhow::Result<()> {
         .output()
         .await?;
     assert!(!finished.status.success());
-    assert!(finished.stderr.contains("/nonexistent/voltfleet.toml"), "{}", finished.stderr);
-    assert!(finished.stderr.contains("cannot read"), "{}", finished.stderr);
+    assert!(
+        finished.stderr.contains("/nonexistent/voltfleet.toml"),
+        "{}",
+        finished.stderr
+    );
+    assert!(
+        finished.stderr.contains("cannot read"),
+        "{}",
+        finished.stderr
+    );
     Ok(())
 }
 
@@ -101,13 +125,21 @@ async fn a_missing_file_is_named() -> anyhow::Result<()> {
 async fn version_and_help_name_the_commands() -> anyhow::Result<()> {
     let version = Voltfleet::new(&["--version"])?.output().await?;
     assert!(version.status.success());
-    assert!(version.stdout.starts_with("voltfleet "), "{}", version.stdout);
+    assert!(
+        version.stdout.starts_with("voltfleet "),
+        "{}",
+        version.stdout
+    );
     let help = Voltfleet::new(&["--help"])?.output().await?;
     for command in ["up", "serve", "migrate", "config"] {
         assert!(help.stdout.contains(command), "{}", help.stdout);
     }
     let unknown = Voltfleet::new(&["serve", "billing"])?.output().await?;
     assert!(!unknown.status.success());
-    assert!(unknown.stderr.contains("unknown service `billing`"), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("unknown service `billing`"),
+        "{}",
+        unknown.stderr
+    );
     Ok(())
 }

@@ -31,15 +31,26 @@ async fn services_run_on_mariadb_and_redis_and_follow_redis_going_away_and_back(
         .env("VOLTFLEET__REDIS__URL", redis.url())
         .output()
         .await?;
-    assert!(!unmigrated.status.success(), "serving an unmigrated database must fail");
-    assert!(unmigrated.stderr.contains("voltfleet migrate"), "{}", unmigrated.stderr);
+    assert!(
+        !unmigrated.status.success(),
+        "serving an unmigrated database must fail"
+    );
+    assert!(
+        unmigrated.stderr.contains("voltfleet migrate"),
+        "{}",
+        unmigrated.stderr
+    );
 
     let migrate = Voltfleet::new(&["migrate"])?
         .env("VOLTFLEET__DATABASE__URL", &database.url)
         .output()
         .await?;
     assert!(migrate.status.success(), "{}", migrate.stderr);
-    assert!(migrate.stderr.contains("Applied database migrations"), "{}", migrate.stderr);
+    assert!(
+        migrate.stderr.contains("Applied database migrations"),
+        "{}",
+        migrate.stderr
+    );
 
     let running = Voltfleet::new(&["serve", "api", "ocpp"])?
         .env("VOLTFLEET__DATABASE__URL", &database.url)
@@ -50,26 +61,44 @@ async fn services_run_on_mariadb_and_redis_and_follow_redis_going_away_and_back(
     for service in ["api", "ocpp"] {
         let (status, body) = get(&running.url(service, "/healthz")).await?;
         assert_eq!((status, body.trim()), (200, "ok"));
-        let body = wait_for_readiness(&running.url(service, "/readyz"), 200, Duration::from_secs(5)).await?;
+        let body = wait_for_readiness(
+            &running.url(service, "/readyz"),
+            200,
+            Duration::from_secs(5),
+        )
+        .await?;
         assert!(body.contains("\"backend\":\"mysql\""), "{body}");
         assert!(body.contains("\"backend\":\"redis\""), "{body}");
     }
-    assert_eq!(get(&running.url("backoffice", "/healthz")).await.ok().map(|r| r.0), None);
+    assert_eq!(
+        get(&running.url("backoffice", "/healthz"))
+            .await
+            .ok()
+            .map(|r| r.0),
+        None
+    );
 
     redis.kill();
-    let down = wait_for_readiness(&running.url("api", "/readyz"), 503, Duration::from_secs(10)).await?;
+    let down =
+        wait_for_readiness(&running.url("api", "/readyz"), 503, Duration::from_secs(10)).await?;
     assert!(down.contains("\"name\":\"redis\""), "{down}");
     assert!(down.contains("\"error\""), "{down}");
     let (status, _) = get(&running.url("api", "/healthz")).await?;
     assert_eq!(status, 200, "liveness does not depend on Redis");
     let metrics = get(&running.url("api", "/metrics")).await?.1;
-    assert!(metrics.contains("voltfleet_dependency_up{dependency=\"redis\"} 0"), "{metrics}");
+    assert!(
+        metrics.contains("voltfleet_dependency_up{dependency=\"redis\"} 0"),
+        "{metrics}"
+    );
 
     redis.restart().await?;
     wait_for_readiness(&running.url("api", "/readyz"), 200, Duration::from_secs(20)).await?;
 
     let (status, stderr) = running.stop_with("TERM").await?;
-    assert!(status.success(), "SIGTERM must stop cleanly: {status}\n{stderr}");
+    assert!(
+        status.success(),
+        "SIGTERM must stop cleanly: {status}\n{stderr}"
+    );
     assert!(stderr.contains("SIGTERM"), "{stderr}");
     database.drop_database().await?;
     Ok(())
@@ -99,14 +128,26 @@ async fn unreachable_dependencies_stop_the_start_and_are_each_named() -> anyhow:
             format!("mysql://voltfleet:topsecret@127.0.0.1:{db_port}/voltfleet"),
         )
         .env("VOLTFLEET__DATABASE__ACQUIRE_TIMEOUT", "2s")
-        .env("VOLTFLEET__REDIS__URL", format!("redis://:alsosecret@127.0.0.1:{redis_port}"))
+        .env(
+            "VOLTFLEET__REDIS__URL",
+            format!("redis://:alsosecret@127.0.0.1:{redis_port}"),
+        )
         .output()
         .await?;
     assert!(!finished.status.success());
     let stderr = &finished.stderr;
     assert!(stderr.contains(&format!("127.0.0.1:{db_port}")), "{stderr}");
-    assert!(stderr.contains(&format!("127.0.0.1:{redis_port}")), "{stderr}");
-    assert!(!stderr.contains("topsecret") && !stderr.contains("alsosecret"), "{stderr}");
-    assert!(!stderr.contains("Service listening."), "nothing may start: {stderr}");
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{redis_port}")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("topsecret") && !stderr.contains("alsosecret"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Service listening."),
+        "nothing may start: {stderr}"
+    );
     Ok(())
 }

@@ -40,8 +40,14 @@ impl Moto {
             child,
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            anyhow::ensure!(tokio::time::Instant::now() < deadline, "moto_server did not start");
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "moto_server did not start"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Ok(moto)
@@ -54,7 +60,7 @@ impl Moto {
             .endpoint_url(&self.endpoint)
             .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
             .build();
-        aws_sdk_ssm::Client::new(&config)
+        aws_sdk_ssm::Client::from_conf(config)
     }
 
     async fn put(&self, name: &str, value: &str, kind: ParameterType) -> anyhow::Result<()> {
@@ -92,8 +98,18 @@ impl Drop for Moto {
 async fn ssm_parameters_sit_between_the_file_and_the_environment() -> anyhow::Result<()> {
     let moto = Moto::start().await?;
     let path = "/voltfleet/test";
-    moto.put(&format!("{path}/database/max_connections"), "42", ParameterType::String).await?;
-    moto.put(&format!("{path}/data_dir"), "/from/ssm", ParameterType::String).await?;
+    moto.put(
+        &format!("{path}/database/max_connections"),
+        "42",
+        ParameterType::String,
+    )
+    .await?;
+    moto.put(
+        &format!("{path}/data_dir"),
+        "/from/ssm",
+        ParameterType::String,
+    )
+    .await?;
     moto.put(
         &format!("{path}/redis/url"),
         "rediss://:elasticache-token@cache.internal:6379",
@@ -103,9 +119,15 @@ async fn ssm_parameters_sit_between_the_file_and_the_environment() -> anyhow::Re
 
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("voltfleet.toml");
-    std::fs::write(&file, "[database]\nmax_connections = 3\nmin_connections = 2\n")?;
+    std::fs::write(
+        &file,
+        "[database]\nmax_connections = 3\nmin_connections = 2\n",
+    )?;
     let finished = moto
-        .voltfleet(&["config", "check", "-c", &file.display().to_string()], path)?
+        .voltfleet(
+            &["config", "check", "-c", &file.display().to_string()],
+            path,
+        )?
         .env("VOLTFLEET__DATA_DIR", "/from/env")
         .output()
         .await?;
@@ -119,14 +141,21 @@ async fn ssm_parameters_sit_between_the_file_and_the_environment() -> anyhow::Re
     };
     assert!(line("database.max_connections").contains("= 42"), "{out}");
     assert!(
-        line("database.max_connections").contains("SSM parameter /voltfleet/test/database/max_connections"),
+        line("database.max_connections")
+            .contains("SSM parameter /voltfleet/test/database/max_connections"),
         "{out}"
     );
     assert!(line("database.min_connections").contains("# file"), "{out}");
     assert!(line("data_dir").contains("/from/env"), "{out}");
     assert!(line("redis.url").contains("<redacted>"), "{out}");
-    assert!(line("redis.url").contains("SSM parameter /voltfleet/test/redis/url"), "{out}");
-    assert!(!out.contains("elasticache-token"), "a SecureString was printed:\n{out}");
+    assert!(
+        line("redis.url").contains("SSM parameter /voltfleet/test/redis/url"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("elasticache-token"),
+        "a SecureString was printed:\n{out}"
+    );
     Ok(())
 }
 
@@ -134,13 +163,22 @@ async fn ssm_parameters_sit_between_the_file_and_the_environment() -> anyhow::Re
 async fn a_bad_ssm_value_is_reported_with_its_parameter_name() -> anyhow::Result<()> {
     let moto = Moto::start().await?;
     let path = "/voltfleet/broken";
-    moto.put(&format!("{path}/bus/request_timeout"), "soon", ParameterType::String).await?;
-    moto.put(&format!("{path}/database/pool"), "7", ParameterType::String).await?;
+    moto.put(
+        &format!("{path}/bus/request_timeout"),
+        "soon",
+        ParameterType::String,
+    )
+    .await?;
+    moto.put(&format!("{path}/database/pool"), "7", ParameterType::String)
+        .await?;
     let finished = moto.voltfleet(&["config", "check"], path)?.output().await?;
     assert!(!finished.status.success());
     let errors = &finished.stderr;
     assert!(errors.contains("bus.request_timeout"), "{errors}");
-    assert!(errors.contains("SSM parameter /voltfleet/broken/bus/request_timeout"), "{errors}");
+    assert!(
+        errors.contains("SSM parameter /voltfleet/broken/bus/request_timeout"),
+        "{errors}"
+    );
     assert!(errors.contains("database.pool"), "{errors}");
     assert!(errors.contains("unknown configuration key"), "{errors}");
     Ok(())
@@ -156,11 +194,18 @@ async fn an_unreachable_parameter_store_fails_the_start_with_a_fix() -> anyhow::
         .env("VOLTFLEET__SSM__PATH", "/voltfleet/prod")
         .env("VOLTFLEET__SSM__REGION", "eu-west-1")
         .env("VOLTFLEET__SSM__TIMEOUT", "2s")
-        .env("VOLTFLEET__SSM__ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env(
+            "VOLTFLEET__SSM__ENDPOINT_URL",
+            format!("http://127.0.0.1:{port}"),
+        )
         .output()
         .await?;
     assert!(!finished.status.success());
     assert!(finished.stderr.contains("ssm.path"), "{}", finished.stderr);
-    assert!(finished.stderr.contains("/voltfleet/prod"), "{}", finished.stderr);
+    assert!(
+        finished.stderr.contains("/voltfleet/prod"),
+        "{}",
+        finished.stderr
+    );
     Ok(())
 }

@@ -81,7 +81,10 @@ fn shutdown_on_signal() -> CancellationToken {
     let cancel = token.clone();
     tokio::spawn(async move {
         let signal = wait_for_signal().await;
-        tracing::info!(signal, "Stopping: no new connections; finishing requests in flight.");
+        tracing::info!(
+            signal,
+            "Stopping: no new connections; finishing requests in flight."
+        );
         cancel.cancel();
     });
     token

@@ -45,7 +45,11 @@ fn print_banner(
         ctx.shared.describe()
     )?;
     writeln!(out)?;
-    writeln!(out, "  API          http://{}/api/v1/", at(ServiceName::Api))?;
+    writeln!(
+        out,
+        "  API          http://{}/api/v1/",
+        at(ServiceName::Api)
+    )?;
     writeln!(
         out,
         "  Back Office  http://{}/backoffice/   sign in as {} / {}",
@@ -61,8 +65,16 @@ fn print_banner(
         demo.charge_points[1..].join(", "),
         demo.charger_password
     )?;
-    writeln!(out, "  OCPI         http://{}/ocpi/versions", at(ServiceName::Ocpi))?;
-    writeln!(out, "  Jobs         http://{}/healthz", at(ServiceName::Jobs))?;
+    writeln!(
+        out,
+        "  OCPI         http://{}/ocpi/versions",
+        at(ServiceName::Ocpi)
+    )?;
+    writeln!(
+        out,
+        "  Jobs         http://{}/healthz",
+        at(ServiceName::Jobs)
+    )?;
     writeln!(out)?;
     writeln!(
         out,

@@ -68,7 +68,9 @@ impl AppContext {
             Shared::connect(&settings.redis, &settings.bus),
         );
         let mut problems = Vec::new();
-        let db = db.map_err(|err| problems.push(StartupError::Database(err))).ok();
+        let db = db
+            .map_err(|err| problems.push(StartupError::Database(err)))
+            .ok();
         let shared = shared
             .map_err(|err| problems.push(StartupError::Redis(err)))
             .ok();
@@ -129,7 +131,10 @@ impl AppContext {
                 .with_label_values(&[check.name])
                 .set(i64::from(check.error.is_none()));
         }
-        Readiness { checks }
+        Readiness {
+            ready: checks.iter().all(|check| check.error.is_none()),
+            checks,
+        }
     }
 }
 
@@ -156,11 +161,6 @@ pub struct DependencyCheck {
 /// Whether every dependency answered.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Readiness {
+    pub ready: bool,
     pub checks: Vec<DependencyCheck>,
-}
-
-impl Readiness {
-    pub fn is_ready(&self) -> bool {
-        self.checks.iter().all(|check| check.error.is_none())
-    }
 }

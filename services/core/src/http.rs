@@ -29,20 +29,22 @@ pub fn service_app(service: ServiceName, ctx: AppContext, routes: Router<AppCont
             (service, ctx.clone()),
             record_request,
         ))
-        .layer(TraceLayer::new_for_http().make_span_with(move |request: &Request| {
-            let request_id = request
-                .headers()
-                .get(&REQUEST_ID)
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or("");
-            tracing::info_span!(
-                "request",
-                service = service.as_str(),
-                method = %request.method(),
-                path = request.uri().path(),
-                request_id,
-            )
-        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(move |request: &Request| {
+                let request_id = request
+                    .headers()
+                    .get(&REQUEST_ID)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!(
+                    "request",
+                    service = service.as_str(),
+                    method = %request.method(),
+                    path = request.uri().path(),
+                    request_id,
+                )
+            }),
+        )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(ctx)
@@ -56,7 +58,7 @@ async fn healthz() -> &'static str {
 /// Ready: the database and Redis answer now. 503 names what is down.
 async fn readyz(State(ctx): State<AppContext>) -> Response {
     let readiness = ctx.readiness().await;
-    let status = if readiness.is_ready() {
+    let status = if readiness.ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -66,7 +68,10 @@ async fn readyz(State(ctx): State<AppContext>) -> Response {
 
 async fn metrics(State(ctx): State<AppContext>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         ctx.metrics.render(),
     )
         .into_response()

@@ -1,0 +1,138 @@
+//! `voltfleet up`: every service on embedded storage, the demo data, a clean stop, and a
+//! restart that finds the demo data again instead of duplicating it.
+
+use voltfleet_core::storage::Database;
+use voltfleet_core::testing::sqlite_settings;
+use voltfleet_e2e::{Running, SERVICES, Voltfleet, get};
+
+async fn start_up(data_dir: &std::path::Path) -> anyhow::Result<(Running, String)> {
+    let running = Voltfleet::new(&["up"])?
+        .env("VOLTFLEET__DATA_DIR", data_dir)
+        .start(&SERVICES)
+        .await?;
+    let banner = running.wait_for_stdout("Press Ctrl-C to stop").await?;
+    Ok((running, banner))
+}
+
+fn api_key_in(banner: &str) -> String {
+    banner
+        .split_whitespace()
+        .find(|word| word.starts_with("vfk_"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn up_serves_every_service_with_the_demo_data_and_restarts_without_duplicates()
+-> anyhow::Result<()> {
+    let data_dir = tempfile::tempdir()?;
+    let (running, banner) = start_up(data_dir.path()).await?;
+    for expected in [
+        "Demo Plaza",
+        "DEMO-CP-1",
+        "DEMO-CP-2",
+        "DEMO-TAG-1",
+        "admin@example.com",
+        "voltfleet-demo",
+        "/ocpp/DEMO-CP-1",
+        "/ocpi/versions",
+        "/backoffice/",
+        "/api/v1/",
+    ] {
+        assert!(
+            banner.contains(expected),
+            "{expected} is not in the banner:\n{banner}"
+        );
+    }
+    let first_key = api_key_in(&banner);
+    assert!(first_key.len() > 40, "no API key in the banner:\n{banner}");
+
+    for service in SERVICES {
+        let (status, body) = get(&running.url(service, "/healthz")).await?;
+        assert_eq!((status, body.trim()), (200, "ok"), "{service} /healthz");
+        let (status, body) = get(&running.url(service, "/readyz")).await?;
+        assert_eq!(status, 200, "{service} /readyz: {body}");
+        let readiness: serde_json::Value = serde_json::from_str(&body)?;
+        assert_eq!(readiness["ready"], true, "{body}");
+        assert_eq!(readiness["checks"][0]["backend"], "sqlite", "{body}");
+        assert_eq!(readiness["checks"][1]["backend"], "in-process", "{body}");
+        let (status, metrics) = get(&running.url(service, "/metrics")).await?;
+        assert_eq!(status, 200);
+        assert!(
+            metrics.contains(&format!(
+                "voltfleet_http_requests_total{{method=\"GET\",route=\"/healthz\",service=\"{service}\",status=\"2xx\"}} 1"
+            )),
+            "{service} /metrics:\n{metrics}"
+        );
+        assert!(metrics.contains("voltfleet_dependency_up{dependency=\"database\"} 1"));
+        assert!(metrics.contains("voltfleet_process_resident_memory_bytes"));
+    }
+    let (status, _) = get(&running.url("api", "/no-such-page")).await?;
+    assert_eq!(status, 404);
+
+    let (status, stderr) = running.stop_with("INT").await?;
+    assert!(
+        status.success(),
+        "Ctrl-C must stop cleanly: {status}\n{stderr}"
+    );
+    assert!(stderr.contains("Stopped."), "{stderr}");
+
+    let (running, banner) = start_up(data_dir.path()).await?;
+    assert_eq!(
+        api_key_in(&banner),
+        first_key,
+        "a restart keeps the demo API key"
+    );
+    let (status, stderr) = running.stop_with("TERM").await?;
+    assert!(status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("Created the demo data"),
+        "seeded twice:\n{stderr}"
+    );
+
+    let db = Database::connect(&sqlite_settings(data_dir.path()), data_dir.path()).await?;
+    let locations = db.locations().list().await?;
+    assert_eq!(
+        locations.iter().filter(|l| l.name == "Demo Plaza").count(),
+        1
+    );
+    let charge_points = db.charge_points().list().await?;
+    let identities: Vec<_> = charge_points.iter().map(|c| c.identity.as_str()).collect();
+    assert_eq!(identities, ["DEMO-CP-1", "DEMO-CP-2"]);
+    for charge_point in &charge_points {
+        assert_eq!(db.charge_points().evses(charge_point.id).await?.len(), 2);
+    }
+    let seeds = db.audit().recent(100).await?;
+    assert_eq!(seeds.iter().filter(|e| e.action == "demo.seed").count(), 1);
+    db.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_taken_port_stops_up_before_anything_serves() -> anyhow::Result<()> {
+    let data_dir = tempfile::tempdir()?;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = taken.local_addr()?.port();
+    let finished = Voltfleet::new(&["up"])?
+        .env("VOLTFLEET__DATA_DIR", data_dir.path())
+        .env("VOLTFLEET__OCPI__LISTEN", format!("127.0.0.1:{port}"))
+        .output()
+        .await?;
+    assert!(!finished.status.success());
+    assert!(
+        finished.stderr.contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        finished.stderr
+    );
+    assert!(
+        finished.stderr.contains("ocpi.listen"),
+        "{}",
+        finished.stderr
+    );
+    assert!(
+        !finished.stderr.contains("Service listening."),
+        "{}",
+        finished.stderr
+    );
+    Ok(())
+}
