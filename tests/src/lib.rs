@@ -45,10 +45,13 @@ pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
 #[derive(Debug)]
 pub struct Voltfleet {
     command: Command,
+    /// A fresh `data_dir` unless the test sets its own; removed when the process is done.
+    data_dir: tempfile::TempDir,
 }
 
 impl Voltfleet {
     pub fn new(args: &[&str]) -> anyhow::Result<Voltfleet> {
+        let data_dir = tempfile::tempdir()?;
         let mut command = Command::new(binary("voltfleet")?);
         command
             .args(args)
@@ -57,6 +60,7 @@ impl Voltfleet {
             .env("VOLTFLEET__LOG__FORMAT", "json")
             .env("VOLTFLEET__LOG__LEVEL", "info")
             .env("VOLTFLEET__SHUTDOWN__DRAIN_TIMEOUT", "5s")
+            .env("VOLTFLEET__DATA_DIR", data_dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -67,7 +71,7 @@ impl Voltfleet {
                 "127.0.0.1:0",
             );
         }
-        Ok(Voltfleet { command })
+        Ok(Voltfleet { command, data_dir })
     }
 
     pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
@@ -97,6 +101,7 @@ impl Voltfleet {
         collect_lines(stderr, output.stderr.clone());
         let mut running = Running {
             child,
+            _data_dir: self.data_dir,
             output,
             addresses: HashMap::new(),
         };
@@ -171,6 +176,7 @@ fn listening_addresses(lines: &[String]) -> HashMap<String, SocketAddr> {
 #[derive(Debug)]
 pub struct Running {
     child: Child,
+    _data_dir: tempfile::TempDir,
     output: Output,
     addresses: HashMap<String, SocketAddr>,
 }
@@ -273,6 +279,18 @@ impl PrivateRedis {
         Ok(())
     }
 
+    /// Sends a signal to the server: `STOP` freezes it (connections stay open, nothing
+    /// answers), `CONT` thaws it.
+    pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let child = self.child.as_ref().context("redis-server is not running")?;
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -{signal} redis-server failed");
+        Ok(())
+    }
+
     /// Kills the server, as a lost ElastiCache node would vanish.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -304,4 +322,67 @@ pub async fn get(url: &str) -> anyhow::Result<(u16, String)> {
         .with_context(|| format!("GET {url}"))?;
     let status = response.status().as_u16();
     Ok((status, response.text().await?))
+}
+
+/// A TCP forwarder on a free loopback port in front of a real server, that a test can cut (every
+/// connection dropped, new ones refused) and restore, as a network partition would.
+#[derive(Debug)]
+pub struct TcpGate {
+    pub port: u16,
+    open: Arc<std::sync::atomic::AtomicBool>,
+    generation: tokio::sync::watch::Sender<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TcpGate {
+    /// Starts forwarding from a new port to `target`.
+    pub async fn start(target: SocketAddr) -> anyhow::Result<TcpGate> {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (generation, _) = tokio::sync::watch::channel(0u64);
+        let accept_open = open.clone();
+        let cuts = generation.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !accept_open.load(Ordering::SeqCst) {
+                    continue; // dropping the socket refuses the client
+                }
+                let mut cut = cuts.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Ok(TcpGate {
+            port,
+            open,
+            generation,
+            task,
+        })
+    }
+
+    /// Drops every forwarded connection and refuses new ones.
+    pub fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// Accepts and forwards connections again.
+    pub fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for TcpGate {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

@@ -64,7 +64,7 @@ async fn a_valid_file_prints_the_effective_values_with_their_sources() -> anyhow
     let dir = tempfile::tempdir()?;
     let config = write_config(
         &dir,
-        "data_dir = \"/srv/voltfleet\"\n[redis]\nurl = \"rediss://:s3cret-token@cache.internal:6379\"\n",
+        "[redis]\nkey_prefix = \"fleet-a:\"\nurl = \"rediss://:s3cret-token@cache.internal:6379\"\n",
     );
     let finished = Voltfleet::new(&["config", "check", "--config", &config.display().to_string()])?
         .env("VOLTFLEET__DATABASE__MAX_CONNECTIONS", "25")
@@ -78,8 +78,8 @@ async fn a_valid_file_prints_the_effective_values_with_their_sources() -> anyhow
             .unwrap_or_default()
             .to_string()
     };
-    assert!(line("data_dir").contains("/srv/voltfleet"), "{out}");
-    assert!(line("data_dir").contains("# file"), "{out}");
+    assert!(line("redis.key_prefix").contains("\"fleet-a:\""), "{out}");
+    assert!(line("redis.key_prefix").contains("# file"), "{out}");
     assert!(line("redis.url").contains("<redacted>"), "{out}");
     assert!(
         !out.contains("s3cret-token"),

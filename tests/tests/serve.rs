@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use voltfleet_core::testing::TestMySql;
-use voltfleet_e2e::{PrivateRedis, Voltfleet, free_port, get};
+use voltfleet_e2e::{PrivateRedis, TcpGate, Voltfleet, free_port, get};
 
 /// Polls `/readyz` until it answers `want`, for at most `limit`.
 async fn wait_for_readiness(url: &str, want: u16, limit: Duration) -> anyhow::Result<String> {
@@ -150,4 +150,84 @@ async fn unreachable_dependencies_stop_the_start_and_are_each_named() -> anyhow:
         "nothing may start: {stderr}"
     );
     Ok(())
+}
+
+#[tokio::test]
+async fn losing_the_database_turns_readiness_red_until_it_returns() -> anyhow::Result<()> {
+    let database = TestMySql::create().await?;
+    let migrate = Voltfleet::new(&["migrate"])?
+        .env("VOLTFLEET__DATABASE__URL", &database.url)
+        .output()
+        .await?;
+    assert!(migrate.status.success(), "{}", migrate.stderr);
+
+    // The same database, reached through a gate the test can close.
+    let mut url = reqwest::Url::parse(&database.url)?;
+    let target = format!(
+        "{}:{}",
+        url.host_str().unwrap_or("127.0.0.1"),
+        url.port().unwrap_or(3306)
+    );
+    let gate = TcpGate::start(
+        tokio::net::lookup_host(&target)
+            .await?
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("no address for {target}"))?,
+    )
+    .await?;
+    url.set_port(Some(gate.port))
+        .map_err(|()| anyhow::anyhow!("cannot set the port"))?;
+    let running = Voltfleet::new(&["serve", "api"])?
+        .env("VOLTFLEET__DATABASE__URL", url.as_str())
+        .env("VOLTFLEET__DATABASE__ACQUIRE_TIMEOUT", "1s")
+        .start(&["api"])
+        .await?;
+    wait_for_readiness(&running.url("api", "/readyz"), 200, Duration::from_secs(5)).await?;
+
+    gate.cut();
+    let down =
+        wait_for_readiness(&running.url("api", "/readyz"), 503, Duration::from_secs(15)).await?;
+    assert!(down.contains("\"name\":\"database\""), "{down}");
+    let started = std::time::Instant::now();
+    let (status, _) = get(&running.url("api", "/readyz")).await?;
+    assert_eq!(status, 503);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "readiness must not hang on a lost database"
+    );
+
+    gate.restore();
+    wait_for_readiness(&running.url("api", "/readyz"), 200, Duration::from_secs(20)).await?;
+    let (status, _) = running.stop_with("TERM").await?;
+    assert!(status.success());
+    database.drop_database().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_request_in_flight_finish() -> anyhow::Result<()> {
+    let redis = PrivateRedis::start().await?;
+    let running = Voltfleet::new(&["serve", "api"])?
+        .env("VOLTFLEET__DATABASE__MIGRATE_ON_START", "true")
+        .env("VOLTFLEET__REDIS__URL", redis.url())
+        .env("VOLTFLEET__REDIS__RESPONSE_TIMEOUT", "10s")
+        .start(&["api"])
+        .await?;
+    // A frozen Redis makes /readyz wait for its 2-second check: a request in flight.
+    redis.signal("STOP")?;
+    let in_flight = tokio::spawn(get_owned(running.url("api", "/readyz")));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, stderr) = running.stop_with("TERM").await?;
+    assert!(status.success(), "{stderr}");
+    let (answered, body) = in_flight.await??;
+    assert_eq!(
+        answered, 503,
+        "the request in flight got its answer: {body}"
+    );
+    redis.signal("CONT")?;
+    Ok(())
+}
+
+async fn get_owned(url: String) -> anyhow::Result<(u16, String)> {
+    get(&url).await
 }

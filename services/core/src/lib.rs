@@ -5,12 +5,13 @@
 //! `voltfleet-core` imports no service; services import it and never each other.
 
 pub mod config;
+pub mod context;
 pub mod credentials;
 pub mod domain;
-pub mod shared;
-pub mod storage;
-#[cfg(any(test, feature = "test-support"))] pub mod testing;
-pub mod context;
 pub mod http;
 pub mod metrics;
+pub mod shared;
+pub mod storage;
 pub mod telemetry;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;

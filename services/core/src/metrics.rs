@@ -56,7 +56,10 @@ impl Metrics {
         )
         .expect("static metric definition is valid");
         let build_info = IntGaugeVec::new(
-            Opts::new("voltfleet_build_info", "Always 1; labelled with the version."),
+            Opts::new(
+                "voltfleet_build_info",
+                "Always 1; labelled with the version.",
+            ),
             &["version"],
         )
         .expect("static metric definition is valid");
@@ -128,7 +131,10 @@ mod tests {
         let text = metrics.render();
         assert!(text.contains("voltfleet_http_requests_total{method=\"GET\",route=\"/healthz\",service=\"api\",status=\"2xx\"} 1"), "{text}");
         assert!(text.contains("voltfleet_build_info{version="), "{text}");
-        for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
             assert!(line.starts_with("voltfleet_"), "unprefixed metric: {line}");
         }
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::ConfigError;
+use super::{ConfigError, ConfigErrors};
 
 /// Prefix of the environment variables that configure voltfleet: `VOLTFLEET__SECTION__KEY`.
 pub const ENV_PREFIX: &str = "VOLTFLEET__";
@@ -80,32 +80,36 @@ impl Layers {
     }
 
     /// Reads a TOML file and flattens its tables into dotted keys.
-    pub fn from_toml_file(path: &Path) -> Result<Layers, ConfigError> {
+    pub fn from_toml_file(path: &Path) -> Result<Layers, ConfigErrors> {
         let source = Source::File(path.to_path_buf());
-        let text = std::fs::read_to_string(path).map_err(|err| ConfigError {
-            key: String::new(),
-            source: source.clone(),
-            value: None,
-            problem: format!("cannot read the configuration file: {err}"),
-            fix: "check the path given with -c/--config and that the file is readable".into(),
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            ConfigErrors(vec![ConfigError {
+                key: String::new(),
+                source: source.clone(),
+                value: None,
+                problem: format!("cannot read the configuration file: {err}"),
+                fix: "check the path given with -c/--config and that the file is readable".into(),
+            }])
         })?;
         Self::from_toml_str(&text, source)
     }
 
     /// Parses TOML text and flattens it; `source` names it in errors.
-    pub fn from_toml_str(text: &str, source: Source) -> Result<Layers, ConfigError> {
-        let table: toml::Table = text.parse().map_err(|err: toml::de::Error| ConfigError {
-            key: String::new(),
-            source: source.clone(),
-            value: None,
-            problem: format!("invalid TOML: {}", err.message()),
-            fix: match err.span() {
-                Some(span) => {
-                    let line = text[..span.start].lines().count().max(1);
-                    format!("correct the syntax near line {line}")
-                }
-                None => "correct the TOML syntax".into(),
-            },
+    pub fn from_toml_str(text: &str, source: Source) -> Result<Layers, ConfigErrors> {
+        let table: toml::Table = text.parse().map_err(|err: toml::de::Error| {
+            ConfigErrors(vec![ConfigError {
+                key: String::new(),
+                source: source.clone(),
+                value: None,
+                problem: format!("invalid TOML: {}", err.message()),
+                fix: match err.span() {
+                    Some(span) => {
+                        let line = text[..span.start].lines().count().max(1);
+                        format!("correct the syntax near line {line}")
+                    }
+                    None => "correct the TOML syntax".into(),
+                },
+            }])
         })?;
         let mut layers = Layers::default();
         flatten_table("", &table, &source, &mut layers);
@@ -224,6 +228,6 @@ mod tests {
     fn toml_syntax_errors_name_the_line() {
         let err = Layers::from_toml_str("a = 1\nb = = 2\n", Source::File("bad.toml".into()))
             .expect_err("invalid toml");
-        assert!(err.fix.contains("line 2"), "{err}");
+        assert!(err.to_string().contains("line 2"), "{err}");
     }
 }

@@ -94,8 +94,8 @@ pub struct RedisSettings {
     pub connect_timeout: Duration,
     /// How long one command may take before it fails instead of hanging.
     pub response_timeout: Duration,
-    /// Extra CA certificate (PEM) to trust for `rediss://`; unset means the public roots, which
-    /// cover ElastiCache.
+    /// CA certificate (PEM) to trust for `rediss://` instead of the public roots; unset means the
+    /// public roots, which cover ElastiCache.
     pub tls_ca: Option<PathBuf>,
 }
 
@@ -446,7 +446,7 @@ pub async fn load_from(
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Loaded, ConfigErrors> {
     let mut merged = match file {
-        Some(path) => Layers::from_toml_file(path).map_err(|err| ConfigErrors(vec![err]))?,
+        Some(path) => Layers::from_toml_file(path)?,
         None => Layers::default(),
     };
     let env = Layers::from_env(env);

@@ -6,8 +6,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use tokio::time::Instant;
+
+/// When an entry written at `now` with `ttl` expires: at least a millisecond later, like Redis,
+/// and never past what the clock can represent.
+pub(crate) fn expiry(now: Instant, ttl: Duration) -> Instant {
+    let ttl = ttl.max(Duration::from_millis(1));
+    now.checked_add(ttl)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
 
 #[derive(Debug)]
 struct Slot<V> {
@@ -88,7 +97,8 @@ impl<V> ExpiringMap<V> {
         };
         self.by_expiry.remove(&(slot.expires_at, slot.seq));
         slot.expires_at = expires_at;
-        self.by_expiry.insert((expires_at, slot.seq), key.to_owned());
+        self.by_expiry
+            .insert((expires_at, slot.seq), key.to_owned());
         true
     }
 
@@ -139,12 +149,10 @@ impl<V> SharedMap<V> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn entries_expire() {
+    #[test]
+    fn entries_expire() {
         let mut map = ExpiringMap::new(10);
         let now = Instant::now();
         map.insert("a", 1, now + Duration::from_secs(1), now);
@@ -153,8 +161,8 @@ mod tests {
         assert_eq!(map.len(), 0, "an expired entry is removed when read");
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_full_map_evicts_expired_entries_before_live_ones() {
+    #[test]
+    fn a_full_map_evicts_expired_entries_before_live_ones() {
         let mut map = ExpiringMap::new(3);
         let now = Instant::now();
         map.insert("old-live", 1, now + Duration::from_secs(60), now);
@@ -167,8 +175,8 @@ mod tests {
         assert_eq!(map.get("new", later), Some(&4));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_full_map_of_live_entries_evicts_the_oldest_write() {
+    #[test]
+    fn a_full_map_of_live_entries_evicts_the_oldest_write() {
         let mut map = ExpiringMap::new(2);
         let now = Instant::now();
         let expiry = now + Duration::from_secs(60);
@@ -182,8 +190,8 @@ mod tests {
         assert_eq!(map.len(), 2);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn set_expiry_moves_only_live_entries() {
+    #[test]
+    fn set_expiry_moves_only_live_entries() {
         let mut map = ExpiringMap::new(4);
         let now = Instant::now();
         map.insert("a", 1, now + Duration::from_secs(1), now);
