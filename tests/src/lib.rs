@@ -127,6 +127,16 @@ impl Voltfleet {
     }
 }
 
+/// The line of `config check` output that sets `key`, or an empty string.
+pub fn config_line(output: &str, key: &str) -> String {
+    let assignment = format!("{key} =");
+    output
+        .lines()
+        .find(|line| line.starts_with(&assignment))
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// A finished process and what it printed.
 #[derive(Debug)]
 pub struct Finished {

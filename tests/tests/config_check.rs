@@ -1,6 +1,6 @@
 //! `voltfleet config check`: the effective configuration with sources, and every error at once.
 
-use voltfleet_e2e::Voltfleet;
+use voltfleet_e2e::{Voltfleet, config_line};
 
 fn write_config(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
     let path = dir.path().join("voltfleet.toml");
@@ -72,12 +72,7 @@ async fn a_valid_file_prints_the_effective_values_with_their_sources() -> anyhow
         .await?;
     assert!(finished.status.success(), "{}", finished.stderr);
     let out = &finished.stdout;
-    let line = |key: &str| {
-        out.lines()
-            .find(|line| line.starts_with(&format!("{key} =")))
-            .unwrap_or_default()
-            .to_string()
-    };
+    let line = |key: &str| config_line(out, key);
     assert!(line("redis.key_prefix").contains("\"fleet-a:\""), "{out}");
     assert!(line("redis.key_prefix").contains("# file"), "{out}");
     assert!(line("redis.url").contains("<redacted>"), "{out}");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ssm::types::ParameterType;
-use voltfleet_e2e::{Voltfleet, free_port};
+use voltfleet_e2e::{Voltfleet, config_line, free_port};
 
 /// moto_server on a free loopback port, killed when dropped.
 struct Moto {
@@ -133,12 +133,7 @@ async fn ssm_parameters_sit_between_the_file_and_the_environment() -> anyhow::Re
         .await?;
     assert!(finished.status.success(), "{}", finished.stderr);
     let out = &finished.stdout;
-    let line = |key: &str| {
-        out.lines()
-            .find(|l| l.starts_with(&format!("{key} =")))
-            .unwrap_or_default()
-            .to_string()
-    };
+    let line = |key: &str| config_line(out, key);
     assert!(line("database.max_connections").contains("= 42"), "{out}");
     assert!(
         line("database.max_connections")
