@@ -3,6 +3,7 @@
 
 mod commands;
 mod demo;
+mod proxy;
 mod startup;
 
 use std::path::PathBuf;

@@ -1,4 +1,20 @@
 //! voltfleet-proxy: the edge reverse proxy on Pingora that takes NGINX's place on the web tier.
 //!
-//! The crate is part of the workspace from the start so the layout and the shared lints hold;
-//! its listeners, routing, load balancing and TLS are built in their own change.
+//! A request crosses these modules in order: `listener` (PROXY protocol, TLS) hands the
+//! connection to Pingora, which calls `proxy::EdgeProxy` phase by phase; `routing` picks the
+//! route, `forwarded` decides who the client is, `upstream` picks a healthy peer, `respond`
+//! answers what the proxy answers itself, and `access_log` and `metrics` record it. `config`
+//! holds the checked configuration; `admin` serves the loopback admin listener; `server`
+//! assembles the Pingora server from a configuration.
+
+pub mod access_log;
+pub mod admin;
+pub mod config;
+pub mod forwarded;
+pub mod listener;
+pub mod metrics;
+pub mod proxy;
+pub mod respond;
+pub mod routing;
+pub mod server;
+pub mod upstream;

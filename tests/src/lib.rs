@@ -13,6 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+
+pub mod proxy;
+pub mod upstream;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
@@ -47,6 +50,8 @@ pub struct Voltfleet {
     command: Command,
     /// A fresh `data_dir` unless the test sets its own; removed when the process is done.
     data_dir: tempfile::TempDir,
+    /// The proxy's HTTP and admin ports under `up`.
+    proxy_ports: (u16, u16),
 }
 
 impl Voltfleet {
@@ -65,13 +70,28 @@ impl Voltfleet {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        // `up` starts the proxy in front; give it ports of its own too.
+        let proxy_ports = (free_port()?, free_port()?);
+        command
+            .env(
+                "VOLTFLEET__UP__PROXY_LISTEN",
+                format!("127.0.0.1:{}", proxy_ports.0),
+            )
+            .env(
+                "VOLTFLEET__UP__PROXY_ADMIN_LISTEN",
+                format!("127.0.0.1:{}", proxy_ports.1),
+            );
         for service in SERVICES {
             command.env(
                 format!("VOLTFLEET__{}__LISTEN", service.to_ascii_uppercase()),
                 "127.0.0.1:0",
             );
         }
-        Ok(Voltfleet { command, data_dir })
+        Ok(Voltfleet {
+            command,
+            data_dir,
+            proxy_ports,
+        })
     }
 
     pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
@@ -102,6 +122,7 @@ impl Voltfleet {
         let mut running = Running {
             child,
             _data_dir: self.data_dir,
+            proxy_ports: self.proxy_ports,
             output,
             addresses: HashMap::new(),
         };
@@ -146,18 +167,21 @@ pub struct Finished {
 }
 
 #[derive(Debug, Default, Clone)]
-struct Output {
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
+pub(crate) struct Output {
+    pub(crate) stdout: Arc<Mutex<Vec<String>>>,
+    pub(crate) stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl Output {
-    fn stderr_lines(&self) -> Vec<String> {
+    pub(crate) fn stderr_lines(&self) -> Vec<String> {
         self.stderr.lock().map(|l| l.clone()).unwrap_or_default()
     }
 }
 
-fn collect_lines(stream: impl AsyncRead + Unpin + Send + 'static, sink: Arc<Mutex<Vec<String>>>) {
+pub(crate) fn collect_lines(
+    stream: impl AsyncRead + Unpin + Send + 'static,
+    sink: Arc<Mutex<Vec<String>>>,
+) {
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
@@ -187,6 +211,7 @@ fn listening_addresses(lines: &[String]) -> HashMap<String, SocketAddr> {
 pub struct Running {
     child: Child,
     _data_dir: tempfile::TempDir,
+    proxy_ports: (u16, u16),
     output: Output,
     addresses: HashMap<String, SocketAddr>,
 }
@@ -198,6 +223,16 @@ impl Running {
             Some(address) => format!("http://{address}{path}"),
             None => format!("http://service-{service}-is-not-running{path}"),
         }
+    }
+
+    /// `http://<proxy started by up><path>`.
+    pub fn proxy_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.proxy_ports.0)
+    }
+
+    /// `http://<admin listener of the proxy started by up><path>`.
+    pub fn proxy_admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.proxy_ports.1)
     }
 
     pub fn stdout(&self) -> String {

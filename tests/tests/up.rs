@@ -60,7 +60,7 @@ async fn up_serves_every_service_with_the_demo_data_and_restarts_without_duplica
         assert_eq!(status, 200);
         assert!(
             metrics.contains(&format!(
-                "voltfleet_http_requests_total{{method=\"GET\",route=\"/healthz\",service=\"{service}\",status=\"2xx\"}} 1"
+                "voltfleet_http_requests_total{{method=\"GET\",route=\"/readyz\",service=\"{service}\",status=\"2xx\"}} 1"
             )),
             "{service} /metrics:\n{metrics}"
         );
@@ -70,12 +70,49 @@ async fn up_serves_every_service_with_the_demo_data_and_restarts_without_duplica
     let (status, _) = get(&running.url("api", "/no-such-page")).await?;
     assert_eq!(status, 404);
 
+    // The proxy in front: one address for every service, each prefix to its service.
+    assert!(banner.contains(&running.proxy_url("/")), "{banner}");
+    let (status, readiness) = get(&running.proxy_admin_url("/readyz")).await?;
+    assert_eq!(status, 200, "{readiness}");
+    let readiness: serde_json::Value = serde_json::from_str(&readiness)?;
+    let pools: Vec<_> = readiness["pools"]
+        .as_array()
+        .map(|pools| pools.iter().filter_map(|p| p["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(pools, ["api", "backoffice", "ocpi", "ocpp"]);
+    let (status, body) = get(&running.proxy_url("/nowhere")).await?;
+    assert_eq!(
+        (status, body.as_str()),
+        (404, "No route for this address.\n")
+    );
+    let before = get(&running.url("ocpi", "/metrics")).await?.1;
+    let (status, body) = get(&running.proxy_url("/ocpi/versions")).await?;
+    assert_eq!(
+        status, 404,
+        "the OCPI service answers (it has no routes yet): {body}"
+    );
+    assert!(
+        !body.contains("No route"),
+        "the proxy must have forwarded it: {body}"
+    );
+    let after = get(&running.url("ocpi", "/metrics")).await?.1;
+    let unmatched = "voltfleet_http_requests_total{method=\"GET\",route=\"unmatched\",service=\"ocpi\",status=\"4xx\"}";
+    assert!(
+        !before.contains(unmatched) && after.contains(unmatched),
+        "{after}"
+    );
+    let proxy_address = running.proxy_url("/");
+
     let (status, stderr) = running.stop_with("INT").await?;
     assert!(
         status.success(),
         "Ctrl-C must stop cleanly: {status}\n{stderr}"
     );
     assert!(stderr.contains("Stopped."), "{stderr}");
+    assert!(
+        get(&proxy_address).await.is_err(),
+        "the proxy stops with up"
+    );
 
     let (running, banner) = start_up(data_dir.path()).await?;
     assert_eq!(

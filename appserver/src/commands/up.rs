@@ -10,6 +10,7 @@ use voltfleet_core::metrics::Metrics;
 
 use super::{load_and_init, shutdown_on_signal};
 use crate::demo::{self, DemoData};
+use crate::proxy::{self, ProxyChild};
 use crate::startup::Application;
 
 /// Migrates, seeds the demo data (once), starts every service and prints what to open.
@@ -18,15 +19,40 @@ pub async fn up(file: Option<&Path>) -> anyhow::Result<()> {
     let ctx = AppContext::connect(loaded.settings, Metrics::new(), true).await?;
     let demo = demo::seed(&ctx.db, &ctx.settings.data_dir).await?;
     let app = Application::bind(&ctx, &ServiceName::ALL).await?;
-    print_banner(&ctx, &app.addresses(), &demo)?;
-    app.run_until_stopped(shutdown_on_signal()).await?;
+    let addresses = app.addresses();
+    let proxy = start_proxy(&ctx, &addresses).await?;
+    print_banner(&ctx, &addresses, proxy.as_ref().map(|p| p.listen), &demo)?;
+    let served = app.run_until_stopped(shutdown_on_signal()).await;
+    if let Some(proxy) = proxy {
+        proxy.stop().await;
+    }
     ctx.db.close().await;
-    Ok(())
+    served
+}
+
+/// Starts the proxy in front of the services, unless `up.proxy` is false or it is not installed.
+async fn start_proxy(
+    ctx: &AppContext,
+    addresses: &[(ServiceName, SocketAddr)],
+) -> anyhow::Result<Option<ProxyChild>> {
+    if !ctx.settings.up.proxy {
+        return Ok(None);
+    }
+    let Some(binary) = proxy::find_binary() else {
+        tracing::warn!(
+            "voltfleet-proxy is not installed next to voltfleet; the services are reachable on their own ports only."
+        );
+        return Ok(None);
+    };
+    Ok(Some(
+        ProxyChild::start(&binary, &ctx.settings, addresses).await?,
+    ))
 }
 
 fn print_banner(
     ctx: &AppContext,
     addresses: &[(ServiceName, SocketAddr)],
+    proxy: Option<SocketAddr>,
     demo: &DemoData,
 ) -> std::io::Result<()> {
     let at = |service: ServiceName| {
@@ -45,6 +71,12 @@ fn print_banner(
         ctx.shared.describe()
     )?;
     writeln!(out)?;
+    if let Some(proxy) = proxy {
+        writeln!(
+            out,
+            "  Proxy        http://{proxy}/   (/api/v1/, /ocpp/{{id}}, /ocpi/, /backoffice/ behind one address)"
+        )?;
+    }
     writeln!(
         out,
         "  API          http://{}/api/v1/",

@@ -37,6 +37,16 @@ pub struct Settings {
     pub ocpp: ServiceSettings,
     pub ocpi: ServiceSettings,
     pub jobs: ServiceSettings,
+    pub up: UpSettings,
+}
+
+/// What `voltfleet up` runs besides the services.
+#[derive(Debug, Clone)]
+pub struct UpSettings {
+    /// Start `voltfleet-proxy` in front of the services (when its binary is installed).
+    pub proxy: bool,
+    pub proxy_listen: SocketAddr,
+    pub proxy_admin_listen: SocketAddr,
 }
 
 /// The relational database: MySQL/MariaDB (RDS) when `url` is set, else SQLite under `data_dir`.
@@ -295,6 +305,11 @@ impl Settings {
             ocpp: service(r, ServiceName::Ocpp),
             ocpi: service(r, ServiceName::Ocpi),
             jobs: service(r, ServiceName::Jobs),
+            up: UpSettings {
+                proxy: r.value("up.proxy", true),
+                proxy_listen: r.value("up.proxy_listen", loopback(8080)),
+                proxy_admin_listen: r.value("up.proxy_admin_listen", loopback(9180)),
+            },
         };
         settings.validate(r);
         settings

@@ -1,0 +1,148 @@
+//! `voltfleet up` runs `voltfleet-proxy` as a child process in front of the services, with a
+//! configuration written for the addresses the services actually listen on. Pingora owns its
+//! process, so the proxy never runs inside the app server.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::process::{Child, Command};
+use voltfleet_core::config::{ServiceName, Settings};
+
+/// Where each path of the public address space goes (DESIGN.md's contract).
+const ROUTES: [(&str, ServiceName); 4] = [
+    ("/api/", ServiceName::Api),
+    ("/ocpp/", ServiceName::Ocpp),
+    ("/ocpi/", ServiceName::Ocpi),
+    ("/backoffice/", ServiceName::Backoffice),
+];
+
+/// The running proxy.
+#[derive(Debug)]
+pub struct ProxyChild {
+    child: Child,
+    pub listen: SocketAddr,
+}
+
+/// The `voltfleet-proxy` binary installed next to this one, if any.
+pub fn find_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let candidate = exe.parent()?.join("voltfleet-proxy");
+    candidate.is_file().then_some(candidate)
+}
+
+/// The proxy configuration for the services at `addresses`.
+pub fn configuration(
+    settings: &Settings,
+    addresses: &[(ServiceName, SocketAddr)],
+    data_dir: &Path,
+) -> String {
+    let mut toml = String::new();
+    let _ = writeln!(
+        toml,
+        "# Written by `voltfleet up`; changes are overwritten at the next start."
+    );
+    let _ = writeln!(
+        toml,
+        "[server]\nthreads = 1\ngrace_period = \"0s\"\ngraceful_shutdown_timeout = \"5s\""
+    );
+    let _ = writeln!(
+        toml,
+        "upgrade_socket = {:?}",
+        data_dir.join("proxy-upgrade.sock").display().to_string()
+    );
+    let _ = writeln!(
+        toml,
+        "pid_file = {:?}",
+        data_dir.join("proxy.pid").display().to_string()
+    );
+    let _ = writeln!(toml, "access_log = false\n");
+    let _ = writeln!(
+        toml,
+        "[admin]\nlisten = \"{}\"\n",
+        settings.up.proxy_admin_listen
+    );
+    let _ = writeln!(
+        toml,
+        "[[listeners]]\nname = \"http\"\naddress = \"{}\"\nh2c = true\n",
+        settings.up.proxy_listen
+    );
+    for (prefix, service) in ROUTES {
+        let Some((_, address)) = addresses.iter().find(|(name, _)| *name == service) else {
+            continue;
+        };
+        let _ = writeln!(
+            toml,
+            "[upstreams.{service}]\npeers = [{{ address = \"{address}\" }}]"
+        );
+        let _ = writeln!(
+            toml,
+            "health_check = {{ path = \"/healthz\", interval = \"2s\", rise = 1, fall = 2 }}\n"
+        );
+        let _ = writeln!(
+            toml,
+            "[[routes]]\npath = \"{prefix}\"\nupstream = \"{service}\"\n"
+        );
+    }
+    toml
+}
+
+impl ProxyChild {
+    /// Writes the configuration into `data_dir` and starts the proxy; waits (bounded) until its
+    /// admin listener answers.
+    pub async fn start(
+        binary: &Path,
+        settings: &Settings,
+        addresses: &[(ServiceName, SocketAddr)],
+    ) -> anyhow::Result<ProxyChild> {
+        let data_dir = &settings.data_dir;
+        let path = data_dir.join("proxy.toml");
+        std::fs::write(&path, configuration(settings, addresses, data_dir))
+            .with_context(|| format!("writing {}", path.display()))?;
+        let mut child = Command::new(binary)
+            .arg("-c")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let admin = settings.up.proxy_admin_listen;
+        for _ in 0..100 {
+            if let Some(status) = child.try_wait()? {
+                anyhow::bail!(
+                    "voltfleet-proxy exited with {status} at start; is {} or {admin} already in use? (set up.proxy_listen / up.proxy_admin_listen, or up.proxy = false)",
+                    settings.up.proxy_listen
+                );
+            }
+            if tokio::net::TcpStream::connect(admin).await.is_ok() {
+                return Ok(ProxyChild {
+                    child,
+                    listen: settings.up.proxy_listen,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("voltfleet-proxy did not open its admin listener {admin} within 10 s")
+    }
+
+    /// Asks the proxy to stop (SIGINT: no drain needed on one machine) and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self
+            .child
+            .id()
+            .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
+        }
+        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("voltfleet-proxy did not stop within 10 s; killing it.");
+            let _ = self.child.kill().await;
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The admin listener (loopback by default): `/healthz`, `/readyz`, `/metrics` and `/status`.
+//! Later changes add purge and IP-set management here; it is never exposed to the internet.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use http::{Response, StatusCode, header};
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use serde::Serialize;
+
+use crate::metrics::ProxyMetrics;
+use crate::proxy::Runtime;
+
+#[derive(Debug)]
+pub struct AdminApp {
+    runtime: Arc<ArcSwap<Runtime>>,
+    metrics: ProxyMetrics,
+}
+
+impl AdminApp {
+    pub fn new(runtime: Arc<ArcSwap<Runtime>>, metrics: ProxyMetrics) -> AdminApp {
+        AdminApp { runtime, metrics }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct PoolReport {
+    name: String,
+    usable_peers: usize,
+    peers: Vec<PeerReport>,
+}
+
+#[derive(Debug, Serialize)]
+struct PeerReport {
+    address: String,
+    weight: u32,
+    backup: bool,
+    healthy: bool,
+    ejected: bool,
+    in_flight: usize,
+}
+
+fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    if let Ok(value) = content_type.parse() {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    if let Ok(value) = response.body().len().to_string().parse() {
+        response.headers_mut().insert(header::CONTENT_LENGTH, value);
+    }
+    response
+}
+
+impl AdminApp {
+    fn pools(&self) -> Vec<PoolReport> {
+        let runtime = self.runtime.load();
+        let mut reports: Vec<PoolReport> = runtime
+            .pools
+            .values()
+            .map(|entry| {
+                let peers: Vec<PeerReport> = entry
+                    .pool
+                    .status()
+                    .into_iter()
+                    .map(|peer| PeerReport {
+                        address: peer.address.to_string(),
+                        weight: peer.weight,
+                        backup: peer.backup,
+                        healthy: peer.healthy,
+                        ejected: peer.ejected,
+                        in_flight: peer.in_flight,
+                    })
+                    .collect();
+                PoolReport {
+                    name: entry.pool.name().to_string(),
+                    usable_peers: peers.iter().filter(|p| p.healthy && !p.ejected).count(),
+                    peers,
+                }
+            })
+            .collect();
+        reports.sort_by(|a, b| a.name.cmp(&b.name));
+        reports
+    }
+}
+
+#[async_trait]
+impl ServeHttp for AdminApp {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let path = session.req_header().uri.path().to_string();
+        match path.as_str() {
+            "/healthz" => reply(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
+            // Ready when every pool can take traffic: a web-tier instance whose app tier is
+            // unreachable should leave the load balancer rather than answer 503s.
+            "/readyz" => {
+                let pools = self.pools();
+                let ready = pools.iter().all(|pool| pool.usable_peers > 0);
+                let body = serde_json::json!({ "ready": ready, "pools": pools });
+                let status = if ready {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                reply(status, "application/json", body.to_string().into_bytes())
+            }
+            "/status" => {
+                let body = serde_json::json!({ "pools": self.pools() });
+                reply(
+                    StatusCode::OK,
+                    "application/json",
+                    body.to_string().into_bytes(),
+                )
+            }
+            "/metrics" => {
+                let pools = self.runtime.load().all_pools();
+                reply(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    self.metrics.render(&pools).into_bytes(),
+                )
+            }
+            _ => reply(StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec()),
+        }
+    }
+}

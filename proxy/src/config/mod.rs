@@ -1,0 +1,225 @@
+//! The proxy's configuration: one TOML file, checked as a whole.
+//!
+//! [`ProxyConfig::load`] reads the file, deserializes each section on its own and then checks
+//! every rule that spans sections (a route names a pool that exists, listener addresses are
+//! unique, certificate files exist), so that `voltfleet-proxy -t` reports every problem at once,
+//! the way `nginx -t` does.
+
+mod check;
+mod raw;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+pub use check::ConfigProblem;
+
+/// Everything the proxy runs with.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    pub server: ServerConfig,
+    pub admin: AdminConfig,
+    pub listeners: Vec<ListenerConfig>,
+    pub upstreams: BTreeMap<String, UpstreamConfig>,
+    pub routes: Vec<RouteConfig>,
+}
+
+/// Process-wide settings of the Pingora server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Worker threads per listening service.
+    pub threads: usize,
+    /// After SIGTERM: how long to keep accepting while load balancers notice, then how long
+    /// connections in flight may finish.
+    pub grace_period: Duration,
+    pub graceful_shutdown_timeout: Duration,
+    /// Unix socket through which a new binary takes over the listeners (`--upgrade`).
+    pub upgrade_socket: PathBuf,
+    pub pid_file: PathBuf,
+    /// Log one JSON line per request to standard output.
+    pub access_log: bool,
+}
+
+/// The loopback listener for metrics and operations.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+}
+
+/// One address the proxy accepts connections on.
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    pub name: String,
+    pub address: SocketAddr,
+    /// Expect a PROXY protocol v1 or v2 header before anything else (behind an NLB).
+    pub proxy_protocol: bool,
+    /// Peers whose X-Forwarded-For is believed (the ALB's subnets). Everyone else's is replaced.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Accept HTTP/2 without TLS (prior knowledge).
+    pub h2c: bool,
+    /// Answer every request with a redirect to this HTTPS port instead of proxying.
+    pub redirect_https_port: Option<u16>,
+    pub tls: Option<TlsConfig>,
+}
+
+/// TLS termination on a listener.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// The first certificate is the default; the others are chosen by SNI against their names.
+    pub certificates: Vec<CertificateConfig>,
+    /// CA bundle that client certificates must chain to (chargers with OCPP security profile 3).
+    pub client_ca: Option<PathBuf>,
+    pub client_auth: ClientAuth,
+    /// Request header carrying the verified client certificate's subject to upstreams.
+    pub client_identity_header: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct CertificateConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Whether a client certificate is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    Off,
+    /// Verified when presented; clients without one are still served.
+    Optional,
+    Required,
+}
+
+/// A pool of peers and how requests are spread over them.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    pub name: String,
+    pub peers: Vec<PeerConfig>,
+    pub balance: Balance,
+    pub health_check: Option<HealthCheckConfig>,
+    /// Passive ejection with NGINX's meaning: `max_fails` failures within `fail_timeout` take a
+    /// peer out for `fail_timeout`. 0 disables it.
+    pub max_fails: u32,
+    pub fail_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub write_timeout: Duration,
+    /// How long an unused upstream connection stays in the keepalive pool.
+    pub idle_timeout: Duration,
+    /// How many peers one request may try (1 means no retry).
+    pub tries: u32,
+    pub protocol: UpstreamProtocol,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerConfig {
+    pub address: SocketAddr,
+    pub weight: u32,
+    /// Used only while no primary peer is available.
+    pub backup: bool,
+}
+
+/// How a pool picks a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Balance {
+    /// Smooth weighted round robin, like the ALB and NGINX's default.
+    RoundRobin,
+    /// The peer with the fewest requests in flight relative to its weight.
+    LeastConnections,
+    /// Consistent hashing (ketama) on a key, so one key keeps reaching one peer.
+    Hash(HashKey),
+}
+
+/// What a hashing pool hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    /// The n-th segment of the path, from 1: `path_segment:2` of `/ocpp/CP-1` is `CP-1`.
+    PathSegment(usize),
+    Header(String),
+    ClientIp,
+    Uri,
+}
+
+/// Active health checking: an HTTP GET to every peer on an interval.
+#[derive(Debug, Clone)]
+pub struct HealthCheckConfig {
+    pub path: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Consecutive successes that bring a peer back.
+    pub rise: u32,
+    /// Consecutive failures that take a peer out.
+    pub fall: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    Http1,
+    /// HTTP/2 with prior knowledge (h2c).
+    Http2,
+}
+
+/// Where requests for a host and path prefix go. The most specific route wins: an exact host
+/// before any host, then the longest prefix.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// `None` matches every host.
+    pub host: Option<String>,
+    pub path_prefix: String,
+    pub upstream: String,
+    /// An upgraded (WebSocket) connection without traffic for this long is closed.
+    pub websocket_idle_timeout: Duration,
+    /// Request headers set before proxying, replacing what the client sent.
+    pub set_request_headers: Vec<(String, String)>,
+    /// Response headers set before answering the client.
+    pub set_response_headers: Vec<(String, String)>,
+    /// Response headers removed before answering the client (e.g. `Server`).
+    pub hide_response_headers: Vec<String>,
+}
+
+impl ProxyConfig {
+    /// Reads and checks `path`; the error lists every problem found.
+    pub fn load(path: &Path) -> Result<ProxyConfig, ConfigProblems> {
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            ConfigProblems(vec![ConfigProblem::new(
+                "",
+                format!("cannot read {}: {err}", path.display()),
+                "check the path given with -c and that the file is readable",
+            )])
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Checks TOML text; `path` is used for messages and relative certificate paths.
+    pub fn parse(text: &str, path: &Path) -> Result<ProxyConfig, ConfigProblems> {
+        check::check(text, path)
+    }
+
+    pub fn upstream(&self, name: &str) -> Option<&UpstreamConfig> {
+        self.upstreams.get(name)
+    }
+}
+
+/// Every problem found in a configuration file.
+#[derive(Debug, Clone)]
+pub struct ConfigProblems(pub Vec<ConfigProblem>);
+
+impl fmt::Display for ConfigProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.0.len();
+        writeln!(
+            f,
+            "the configuration has {count} error{}:",
+            if count == 1 { "" } else { "s" }
+        )?;
+        for problem in &self.0 {
+            writeln!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigProblems {}

@@ -1,0 +1,102 @@
+//! The file's shape as written: every section deserialized on its own with lenient leaf types
+//! (durations and addresses as text), so that one mistake does not hide the next.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub threads: Option<usize>,
+    pub grace_period: Option<String>,
+    pub graceful_shutdown_timeout: Option<String>,
+    pub upgrade_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub access_log: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListener {
+    pub name: Option<String>,
+    pub address: String,
+    pub proxy_protocol: Option<bool>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub h2c: Option<bool>,
+    pub redirect_https_port: Option<u16>,
+    pub tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub certificates: Vec<RawCertificate>,
+    pub client_ca: Option<PathBuf>,
+    pub client_auth: Option<String>,
+    pub client_identity_header: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCertificate {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub peers: Vec<RawPeer>,
+    pub balance: Option<String>,
+    pub hash_key: Option<String>,
+    pub health_check: Option<RawHealthCheck>,
+    pub max_fails: Option<u32>,
+    pub fail_timeout: Option<String>,
+    pub connect_timeout: Option<String>,
+    pub read_timeout: Option<String>,
+    pub write_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub tries: Option<u32>,
+    pub protocol: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPeer {
+    pub address: String,
+    pub weight: Option<u32>,
+    pub backup: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealthCheck {
+    pub path: Option<String>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub rise: Option<u32>,
+    pub fall: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub host: Option<String>,
+    pub path: String,
+    pub upstream: String,
+    pub websocket_idle_timeout: Option<String>,
+    #[serde(default)]
+    pub set_request_headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub set_response_headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub hide_response_headers: Vec<String>,
+}

@@ -1,0 +1,162 @@
+//! The connection layer under Pingora's HTTP proxy: the PROXY protocol header from the NLB, then
+//! TLS with our own rustls configuration, then the HTTP app.
+//!
+//! Pingora parses no PROXY protocol, and its TLS listeners finish the handshake before any app
+//! sees the connection, so a PROXY header in front of the ClientHello would break them. Each
+//! listener's service therefore runs an [`EdgeApp`] that reads the header, then does the TLS
+//! handshake itself, and hands the connection, as a Pingora `Stream`, to the HTTP app it wraps.
+
+mod identity;
+mod proxy_protocol;
+mod stream;
+mod tls;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::apps::ServerApp;
+use pingora::protocols::{Ssl, Stream};
+use pingora::server::ShutdownWatch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::ListenerConfig;
+use proxy_protocol::ProxyHeaderError;
+
+pub use identity::{ClientIdentity, client_identity};
+pub use tls::{TlsSetupError, server_tls_config};
+
+/// How long a connection may take to send its PROXY protocol header. The NLB sends it with the
+/// connection's first packet, so anything slower is not the NLB.
+const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a TLS handshake may take: generous, for chargers on 2G/3G links signing with RSA
+/// keys, and still bounded, so that idle sockets cannot pile up.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Wraps Pingora's HTTP app: reads a PROXY protocol header when the listener expects one,
+/// terminates TLS with our own rustls config when the listener has TLS, then hands the stream
+/// to `inner`.
+pub struct EdgeApp<A> {
+    inner: Arc<A>,
+    listener: String,
+    proxy_protocol: bool,
+    tls: Option<TlsAcceptor>,
+}
+
+impl<A: ServerApp + Send + Sync + 'static> EdgeApp<A> {
+    /// `tls` comes from [`server_tls_config`] for listeners that terminate TLS.
+    pub fn new(
+        inner: Arc<A>,
+        listener: &ListenerConfig,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Self {
+        EdgeApp {
+            inner,
+            listener: listener.name.clone(),
+            proxy_protocol: listener.proxy_protocol,
+            tls: tls.map(TlsAcceptor::from),
+        }
+    }
+
+    /// The PROXY protocol and TLS layers; `None` when the connection is to be closed.
+    async fn accept(&self, mut stream: Stream) -> Option<Stream> {
+        if self.proxy_protocol {
+            match proxy_protocol::read_header(&mut stream, PROXY_HEADER_TIMEOUT).await {
+                Ok(Some(addresses)) => proxy_protocol::record(&mut stream, addresses),
+                Ok(None) => {}
+                Err(ProxyHeaderError::Closed) => {
+                    tracing::debug!(
+                        listener = %self.listener,
+                        peer = %peer(&stream),
+                        "A connection closed before its PROXY protocol header."
+                    );
+                    return None;
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        listener = %self.listener,
+                        peer = %peer(&stream),
+                        error = %err,
+                        "Closing a connection without a valid PROXY protocol header."
+                    );
+                    return None;
+                }
+            }
+        }
+        let Some(acceptor) = &self.tls else {
+            return Some(stream);
+        };
+        let peer = peer(&stream);
+        match stream::handshake(acceptor, stream, TLS_HANDSHAKE_TIMEOUT).await {
+            Ok(tls) => {
+                tracing::debug!(
+                    listener = %self.listener,
+                    %peer,
+                    version = tls.version(),
+                    alpn = ?tls.selected_alpn_proto(),
+                    client = tls.client_identity().map(|id| id.subject.as_str()),
+                    "Completed a TLS handshake."
+                );
+                Some(Box::new(tls))
+            }
+            Err(err) if err.is_client_certificate() => {
+                tracing::info!(
+                    listener = %self.listener,
+                    %peer,
+                    error = %err,
+                    "Refused a client certificate."
+                );
+                None
+            }
+            Err(err) => {
+                tracing::debug!(
+                    listener = %self.listener,
+                    %peer,
+                    error = %err,
+                    "A TLS handshake failed."
+                );
+                None
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for EdgeApp<A> {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let mut stream = self.accept(stream).await?;
+        // A stream handed back for reuse goes to `inner` again here, not back to Pingora, which
+        // would call this method and look for a PROXY header and a handshake a second time.
+        loop {
+            stream = self.inner.process_new(stream, shutdown).await?;
+        }
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await;
+    }
+}
+
+impl<A> fmt::Debug for EdgeApp<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EdgeApp")
+            .field("listener", &self.listener)
+            .field("proxy_protocol", &self.proxy_protocol)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The client address as Pingora will report it, for log lines.
+fn peer(stream: &Stream) -> String {
+    stream
+        .get_socket_digest()
+        .and_then(|digest| digest.peer_addr().map(ToString::to_string))
+        .unwrap_or_else(|| "unknown".to_string())
+}

@@ -1,0 +1,67 @@
+//! `voltfleet-proxy`: reads and checks the configuration, then hands the process to Pingora.
+//!
+//! `voltfleet-proxy -t -c FILE` only checks the file, like `nginx -t`. Signals (Pingora's):
+//! SIGTERM drains gracefully, SIGINT stops at once, SIGQUIT hands the listeners to a new binary
+//! started with `--upgrade`; SIGHUP (ours) reloads routes and pools.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use voltfleet_proxy::config::ProxyConfig;
+
+/// The voltfleet edge proxy.
+#[derive(Debug, Parser)]
+#[command(name = "voltfleet-proxy", version, about)]
+struct Cli {
+    /// Configuration file (TOML).
+    #[arg(short, long, value_name = "FILE", env = "VOLTFLEET_PROXY_CONFIG")]
+    config: PathBuf,
+    /// Check the configuration file and exit.
+    #[arg(short = 't', long = "test")]
+    test: bool,
+    /// Take over the listening sockets of a running proxy (graceful binary upgrade).
+    #[arg(short, long)]
+    upgrade: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let config = match ProxyConfig::load(&cli.config) {
+        Ok(config) => config,
+        Err(problems) => {
+            eprintln!("voltfleet-proxy: {}: {problems}", cli.config.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    if cli.test {
+        eprintln!(
+            "voltfleet-proxy: the configuration file {} is valid",
+            cli.config.display()
+        );
+        return ExitCode::SUCCESS;
+    }
+    match voltfleet_proxy::server::build(config, &cli.config, cli.upgrade) {
+        Ok(server) => server.run_forever(),
+        Err(err) => {
+            eprintln!("voltfleet-proxy: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// JSON lines on standard error unless it is a terminal; `RUST_LOG` sets the level.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().flatten_event(true).init();
+    }
+}

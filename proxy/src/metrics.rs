@@ -1,0 +1,177 @@
+//! The proxy's Prometheus metrics, served on the admin listener. Labels are bounded: route
+//! (its upstream and prefix, from the configuration), upstream pool, peer address (from the
+//! configuration), status class; never a client address or a raw path.
+
+use std::sync::Arc;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::upstream::Pool;
+
+#[derive(Debug, Clone)]
+pub struct ProxyMetrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub request_duration: HistogramVec,
+    pub upstream_duration: HistogramVec,
+    pub upstream_retries: IntCounterVec,
+    pub websockets_active: IntGaugeVec,
+    pub websockets_total: IntCounterVec,
+    pub requests_in_flight: IntGauge,
+    peer_up: IntGaugeVec,
+    peer_in_flight: IntGaugeVec,
+}
+
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+impl ProxyMetrics {
+    pub fn new() -> ProxyMetrics {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "voltfleet_proxy_requests_total",
+                "Requests answered, by listener, route and status class.",
+            ),
+            &["listener", "route", "status"],
+        )
+        .expect("static metric definition is valid");
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "voltfleet_proxy_request_duration_seconds",
+                "Time from the request's arrival to the end of the response, by route.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["route"],
+        )
+        .expect("static metric definition is valid");
+        let upstream_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "voltfleet_proxy_upstream_response_seconds",
+                "Time from sending the request upstream to the end of its response, by pool.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["upstream"],
+        )
+        .expect("static metric definition is valid");
+        let upstream_retries = IntCounterVec::new(
+            Opts::new(
+                "voltfleet_proxy_upstream_retries_total",
+                "Requests tried again on another peer, by pool.",
+            ),
+            &["upstream"],
+        )
+        .expect("static metric definition is valid");
+        let websockets_active = IntGaugeVec::new(
+            Opts::new(
+                "voltfleet_proxy_websockets_active",
+                "Upgraded (WebSocket) connections open now, by route.",
+            ),
+            &["route"],
+        )
+        .expect("static metric definition is valid");
+        let websockets_total = IntCounterVec::new(
+            Opts::new(
+                "voltfleet_proxy_websockets_total",
+                "Upgraded (WebSocket) connections accepted, by route.",
+            ),
+            &["route"],
+        )
+        .expect("static metric definition is valid");
+        let requests_in_flight = IntGauge::new(
+            "voltfleet_proxy_requests_in_flight",
+            "Requests being answered now, WebSockets included.",
+        )
+        .expect("static metric definition is valid");
+        let peer_up = IntGaugeVec::new(
+            Opts::new(
+                "voltfleet_proxy_peer_up",
+                "1 when the peer takes traffic (healthy and not ejected), else 0.",
+            ),
+            &["upstream", "peer"],
+        )
+        .expect("static metric definition is valid");
+        let peer_in_flight = IntGaugeVec::new(
+            Opts::new(
+                "voltfleet_proxy_peer_requests_in_flight",
+                "Requests in flight to the peer.",
+            ),
+            &["upstream", "peer"],
+        )
+        .expect("static metric definition is valid");
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "voltfleet_proxy_build_info",
+                "Always 1; labelled with the version.",
+            ),
+            &["version"],
+        )
+        .expect("static metric definition is valid");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(requests.clone()),
+            Box::new(request_duration.clone()),
+            Box::new(upstream_duration.clone()),
+            Box::new(upstream_retries.clone()),
+            Box::new(websockets_active.clone()),
+            Box::new(websockets_total.clone()),
+            Box::new(requests_in_flight.clone()),
+            Box::new(peer_up.clone()),
+            Box::new(peer_in_flight.clone()),
+            Box::new(build_info),
+            Box::new(prometheus::process_collector::ProcessCollector::new(
+                std::process::id() as i32,
+                "voltfleet_proxy",
+            )),
+        ];
+        for collector in collectors {
+            registry
+                .register(collector)
+                .expect("each metric is registered once");
+        }
+        ProxyMetrics {
+            registry,
+            requests,
+            request_duration,
+            upstream_duration,
+            upstream_retries,
+            websockets_active,
+            websockets_total,
+            requests_in_flight,
+            peer_up,
+            peer_in_flight,
+        }
+    }
+
+    /// The text exposition, with the peers' state read from the pools now.
+    pub fn render(&self, pools: &[Arc<Pool>]) -> String {
+        for pool in pools {
+            for peer in pool.status() {
+                let labels = [pool.name(), &peer.address.to_string()];
+                self.peer_up
+                    .with_label_values(&labels)
+                    .set(i64::from(peer.healthy && !peer.ejected));
+                self.peer_in_flight
+                    .with_label_values(&labels)
+                    .set(i64::try_from(peer.in_flight).unwrap_or(i64::MAX));
+            }
+        }
+        let mut buffer = Vec::new();
+        if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+            tracing::error!(error = %err, "Encoding the metrics failed.");
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+impl Default for ProxyMetrics {
+    fn default() -> Self {
+        ProxyMetrics::new()
+    }
+}

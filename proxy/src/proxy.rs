@@ -1,0 +1,501 @@
+//! `EdgeProxy`, the one type implementing Pingora's `ProxyHttp`: each phase is short and hands
+//! the decision to a module — `routing` picks the route, `upstream` the peer, `forwarded` the
+//! client's identity, `respond` the local answers, `access_log` and `metrics` the record.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use http::header;
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{ErrorSource, ErrorType};
+
+use crate::access_log::{AccessLog, AccessRecord};
+use crate::config::{
+    HashKey, ListenerConfig, ProxyConfig, RouteConfig, UpstreamConfig, UpstreamProtocol,
+};
+use crate::forwarded;
+use crate::metrics::ProxyMetrics;
+use crate::respond;
+use crate::routing::Router;
+use crate::upstream::{Pool, Selected};
+
+/// A pool and its configuration.
+#[derive(Debug)]
+pub struct PoolEntry {
+    pub pool: Arc<Pool>,
+    pub config: UpstreamConfig,
+}
+
+/// The routing table and pools of one configuration; swapped whole on reload.
+#[derive(Debug)]
+pub struct Runtime {
+    pub router: Router,
+    pub pools: HashMap<String, PoolEntry>,
+}
+
+impl Runtime {
+    pub fn new(config: &ProxyConfig) -> Runtime {
+        Runtime {
+            router: Router::new(&config.routes),
+            pools: config
+                .upstreams
+                .iter()
+                .map(|(name, upstream)| {
+                    let entry = PoolEntry {
+                        pool: Arc::new(Pool::new(upstream)),
+                        config: upstream.clone(),
+                    };
+                    (name.clone(), entry)
+                })
+                .collect(),
+        }
+    }
+
+    pub fn all_pools(&self) -> Vec<Arc<Pool>> {
+        self.pools
+            .values()
+            .map(|entry| entry.pool.clone())
+            .collect()
+    }
+}
+
+/// Per-request facts shared across the phases.
+#[derive(Debug)]
+pub struct RequestCtx {
+    started: Instant,
+    runtime: Option<Arc<Runtime>>,
+    route: Option<Arc<RouteConfig>>,
+    peer_is_trusted: bool,
+    socket_peer: Option<IpAddr>,
+    client: Option<IpAddr>,
+    request_id: String,
+    tried: Vec<SocketAddr>,
+    current: Option<Selected>,
+    upstream_started: Option<Instant>,
+    upstream_finished: Option<Instant>,
+    websocket_open: bool,
+}
+
+/// The proxy of one listener; every listener's proxy shares the runtime and the metrics.
+#[derive(Debug)]
+pub struct EdgeProxy {
+    listener: ListenerConfig,
+    runtime: Arc<ArcSwap<Runtime>>,
+    metrics: ProxyMetrics,
+    access_log: Option<AccessLog>,
+}
+
+impl EdgeProxy {
+    pub fn new(
+        listener: ListenerConfig,
+        runtime: Arc<ArcSwap<Runtime>>,
+        metrics: ProxyMetrics,
+        access_log: Option<AccessLog>,
+    ) -> EdgeProxy {
+        EdgeProxy {
+            listener,
+            runtime,
+            metrics,
+            access_log,
+        }
+    }
+
+    fn pool<'a>(&self, ctx: &'a RequestCtx) -> Option<&'a PoolEntry> {
+        let route = ctx.route.as_ref()?;
+        ctx.runtime.as_ref()?.pools.get(&route.upstream)
+    }
+
+    fn route_label(ctx: &RequestCtx) -> String {
+        match &ctx.route {
+            Some(route) => format!(
+                "{}{}",
+                route.host.as_deref().unwrap_or("*"),
+                route.path_prefix
+            ),
+            None => "none".to_string(),
+        }
+    }
+}
+
+/// The Host header, or the HTTP/2 authority.
+fn request_host(session: &Session) -> Option<String> {
+    let request = session.req_header();
+    request
+        .headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| request.uri.authority().map(|a| a.as_str().to_string()))
+}
+
+fn header_str<'a>(session: &'a Session, name: &str) -> Option<&'a str> {
+    session
+        .req_header()
+        .headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+}
+
+/// The bytes a hashing pool hashes for this request.
+fn hash_key(key: &HashKey, session: &Session, ctx: &RequestCtx) -> Option<Vec<u8>> {
+    let request = session.req_header();
+    match key {
+        HashKey::PathSegment(n) => request
+            .uri
+            .path()
+            .split('/')
+            .filter(|segment| !segment.is_empty())
+            .nth(n - 1)
+            .map(|segment| segment.as_bytes().to_vec()),
+        HashKey::Header(name) => request.headers.get(name).map(|v| v.as_bytes().to_vec()),
+        HashKey::ClientIp => ctx.client.map(|ip| ip.to_string().into_bytes()),
+        HashKey::Uri => Some(request.uri.to_string().into_bytes()),
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for EdgeProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            started: Instant::now(),
+            runtime: None,
+            route: None,
+            peer_is_trusted: false,
+            socket_peer: None,
+            client: None,
+            request_id: String::new(),
+            tried: Vec::new(),
+            current: None,
+            upstream_started: None,
+            upstream_finished: None,
+            websocket_open: false,
+        }
+    }
+
+    /// Learns who the client is, answers redirects and unknown paths, and picks the route.
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        self.metrics.requests_in_flight.inc();
+        let socket_peer = session
+            .client_addr()
+            .and_then(|address| address.as_inet())
+            .map(|address| address.ip());
+        let trusted = &self.listener.trusted_proxies;
+        ctx.socket_peer = socket_peer;
+        ctx.peer_is_trusted = socket_peer.is_some_and(|ip| forwarded::is_trusted(ip, trusted));
+        ctx.client = socket_peer.map(|ip| {
+            forwarded::client_address(ip, header_str(session, "x-forwarded-for"), trusted)
+        });
+        ctx.request_id =
+            forwarded::request_id(header_str(session, "x-request-id"), ctx.peer_is_trusted);
+
+        let host = request_host(session);
+        if let Some(port) = self.listener.redirect_https_port {
+            respond::redirect_to_https(session, host.as_deref(), port, &ctx.request_id).await?;
+            return Ok(true);
+        }
+        let runtime = self.runtime.load_full();
+        let route = runtime
+            .router
+            .route(host.as_deref(), session.req_header().uri.path())
+            .cloned();
+        ctx.runtime = Some(runtime);
+        match route {
+            Some(route) => {
+                ctx.route = Some(route);
+                Ok(false)
+            }
+            None => {
+                respond::plain(
+                    session,
+                    404,
+                    "No route for this address.\n",
+                    &ctx.request_id,
+                )
+                .await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Picks the next peer of the route's pool; a retry never returns to a peer already tried.
+    async fn upstream_peer(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let Some(entry) = self.pool(ctx) else {
+            return Error::e_explain(ErrorType::HTTPStatus(502), "the route's pool is missing");
+        };
+        let (pool, config) = (entry.pool.clone(), entry.config.clone());
+        let key = match &config.balance {
+            crate::config::Balance::Hash(key) => hash_key(key, session, ctx),
+            _ => None,
+        };
+        let selected = pool
+            .select(key.as_deref(), &ctx.tried)
+            .map_err(|err| Error::explain(ErrorType::HTTPStatus(503), err.to_string()))?;
+        if !ctx.tried.is_empty() {
+            self.metrics
+                .upstream_retries
+                .with_label_values(&[config.name.as_str()])
+                .inc();
+        }
+        let address = selected.peer;
+        ctx.tried.push(address);
+        ctx.current = Some(selected);
+        ctx.upstream_started = Some(Instant::now());
+        Ok(Box::new(peer_for(
+            address,
+            &config,
+            ctx.route.as_deref(),
+            session.is_upgrade_req(),
+        )))
+    }
+
+    /// Tells the upstream who the client is, over which scheme, under which request id.
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(peer) = ctx.socket_peer {
+            let chain = forwarded::forwarded_for(
+                peer,
+                header_str(session, "x-forwarded-for"),
+                ctx.peer_is_trusted,
+            );
+            request.insert_header("X-Forwarded-For", chain)?;
+        }
+        let proto = forwarded::forwarded_proto(
+            header_str(session, "x-forwarded-proto"),
+            ctx.peer_is_trusted,
+            self.listener.tls.is_some(),
+        )
+        .to_string();
+        request.insert_header("X-Forwarded-Proto", proto)?;
+        if let Some(host) = request_host(session) {
+            request.insert_header("X-Forwarded-Host", host)?;
+        }
+        request.insert_header("X-Request-Id", ctx.request_id.as_str())?;
+        if let Some(tls) = &self.listener.tls {
+            // Only this proxy may assert a client certificate identity.
+            request.remove_header(tls.client_identity_header.as_str());
+            if let Some(identity) = crate::listener::client_identity(session.digest()) {
+                request.insert_header(tls.client_identity_header.clone(), identity.to_string())?;
+            }
+        }
+        if let Some(route) = &ctx.route {
+            for (name, value) in &route.set_request_headers {
+                request.insert_header(name.clone(), value.as_str())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the route's response header rules and counts upgraded connections.
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        ctx.upstream_finished.get_or_insert_with(Instant::now);
+        // The peer answered: that is the success passive health needs, even if the response
+        // (or an upgraded connection) then lasts a long time.
+        if let (Some(entry), Some(selected)) = (self.pool(ctx), ctx.current.as_ref()) {
+            entry.pool.report_success(selected.peer);
+        }
+        if let Some(route) = &ctx.route {
+            for name in &route.hide_response_headers {
+                response.remove_header(name.as_str());
+            }
+            for (name, value) in &route.set_response_headers {
+                response.insert_header(name.clone(), value.as_str())?;
+            }
+        }
+        response.insert_header("X-Request-Id", ctx.request_id.as_str())?;
+        if response.status.as_u16() == 101 {
+            let label = Self::route_label(ctx);
+            self.metrics
+                .websockets_total
+                .with_label_values(&[&label])
+                .inc();
+            self.metrics
+                .websockets_active
+                .with_label_values(&[&label])
+                .inc();
+            ctx.websocket_open = true;
+        }
+        Ok(())
+    }
+
+    /// A peer that refused the connection is reported and the request tries another one.
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        if let (Some(entry), Some(address)) = (self.pool(ctx), peer_address(peer)) {
+            entry.pool.report_failure(address);
+            e.set_retry(ctx.tried.len() < entry.config.tries as usize);
+        }
+        e
+    }
+
+    /// After the request was sent, only an idempotent request whose body is still whole may
+    /// be tried again elsewhere.
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        _client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context("upstream failed while proxying");
+        let Some(entry) = self.pool(ctx) else {
+            e.set_retry(false);
+            return e;
+        };
+        if let Some(address) = peer_address(peer) {
+            entry.pool.report_failure(address);
+        }
+        let replayable = session.req_header().method.is_idempotent()
+            && !session.as_ref().retry_buffer_truncated();
+        e.set_retry(replayable && ctx.tried.len() < entry.config.tries as usize);
+        e
+    }
+
+    /// Errors become 502, 503 (with Retry-After) or 504 without internal details.
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let status = error_status(e);
+        if status > 0 {
+            let retry_after = (status == 503).then_some(5);
+            if let Err(err) = respond::error(session, status, retry_after, &ctx.request_id).await {
+                tracing::debug!(error = %err, "Could not send the error response.");
+            }
+        }
+        FailToProxy {
+            error_code: status,
+            can_reuse_downstream: false,
+        }
+    }
+
+    /// Records the request: passive health, metrics and the access log.
+    async fn logging(&self, session: &mut Session, _error: Option<&Error>, ctx: &mut RequestCtx) {
+        self.metrics.requests_in_flight.dec();
+        let status = session
+            .response_written()
+            .map_or(0, |response| response.status.as_u16());
+        // The request is no longer in flight on its peer.
+        drop(ctx.current.take());
+        let label = Self::route_label(ctx);
+        if ctx.websocket_open {
+            self.metrics
+                .websockets_active
+                .with_label_values(&[&label])
+                .dec();
+        }
+        let status_class = match status {
+            0 => "none",
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.metrics
+            .requests
+            .with_label_values(&[self.listener.name.as_str(), &label, status_class])
+            .inc();
+        self.metrics
+            .request_duration
+            .with_label_values(&[&label])
+            .observe(ctx.started.elapsed().as_secs_f64());
+        let upstream_time = ctx
+            .upstream_started
+            .map(|started| ctx.upstream_finished.unwrap_or_else(Instant::now) - started);
+        if let (Some(upstream_time), Some(entry)) = (upstream_time, self.pool(ctx)) {
+            self.metrics
+                .upstream_duration
+                .with_label_values(&[entry.config.name.as_str()])
+                .observe(upstream_time.as_secs_f64());
+        }
+        if let Some(log) = &self.access_log {
+            log.write(&AccessRecord::new(
+                session,
+                ctx.client,
+                status,
+                &ctx.request_id,
+                ctx.tried.last().copied(),
+                upstream_time,
+                ctx.started.elapsed(),
+                &label,
+            ));
+        }
+    }
+}
+
+/// How to reach one peer for one request.
+fn peer_for(
+    address: SocketAddr,
+    config: &UpstreamConfig,
+    route: Option<&RouteConfig>,
+    upgrade: bool,
+) -> HttpPeer {
+    let mut peer = HttpPeer::new(address, false, String::new());
+    let options = &mut peer.options;
+    options.connection_timeout = Some(config.connect_timeout);
+    options.total_connection_timeout = Some(config.connect_timeout);
+    options.write_timeout = Some(config.write_timeout);
+    options.idle_timeout = Some(config.idle_timeout);
+    // An upgraded connection lives as long as it carries traffic, up to its idle timeout.
+    options.read_timeout = Some(match (upgrade, route) {
+        (true, Some(route)) => route.websocket_idle_timeout,
+        _ => config.read_timeout,
+    });
+    if config.protocol == UpstreamProtocol::Http2 && !upgrade {
+        options.set_http_version(2, 2);
+    }
+    peer
+}
+
+fn peer_address(peer: &HttpPeer) -> Option<SocketAddr> {
+    peer._address.as_inet().copied()
+}
+
+/// The status a failed request is answered with; 0 when the client is gone.
+fn error_status(e: &Error) -> u16 {
+    match e.etype() {
+        ErrorType::HTTPStatus(code) => *code,
+        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
+            if e.esource() == &ErrorSource::Upstream =>
+        {
+            504
+        }
+        _ => match e.esource() {
+            ErrorSource::Upstream => 502,
+            ErrorSource::Downstream => match e.etype() {
+                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                _ => 400,
+            },
+            ErrorSource::Internal | ErrorSource::Unset => 500,
+        },
+    }
+}

@@ -1,0 +1,92 @@
+//! Answers the proxy gives itself, without an upstream: errors, redirects, unknown routes.
+//! Bodies are short and generic; they never name an internal address.
+
+use bytes::Bytes;
+use pingora::prelude::*;
+use pingora::proxy::Session;
+
+/// A short text answer.
+pub async fn plain(
+    session: &mut Session,
+    status: u16,
+    body: &'static str,
+    request_id: &str,
+) -> Result<()> {
+    let mut response = ResponseHeader::build(status, Some(4))?;
+    response.insert_header("Content-Type", "text/plain; charset=utf-8")?;
+    response.insert_header("Content-Length", body.len().to_string())?;
+    response.insert_header("X-Request-Id", request_id)?;
+    response.insert_header("Cache-Control", "no-store")?;
+    session.set_keepalive(None);
+    session
+        .write_response_header(Box::new(response), false)
+        .await?;
+    session
+        .write_response_body(Some(Bytes::from_static(body.as_bytes())), true)
+        .await
+}
+
+/// The answer to a request that could not be proxied.
+pub async fn error(
+    session: &mut Session,
+    status: u16,
+    retry_after: Option<u64>,
+    request_id: &str,
+) -> Result<()> {
+    let body = match status {
+        400 => "Bad request.\n",
+        502 => "The service is unreachable.\n",
+        503 => "The service is unavailable; try again shortly.\n",
+        504 => "The service did not answer in time.\n",
+        _ => "The request failed.\n",
+    };
+    let mut response = ResponseHeader::build(status, Some(5))?;
+    response.insert_header("Content-Type", "text/plain; charset=utf-8")?;
+    response.insert_header("Content-Length", body.len().to_string())?;
+    response.insert_header("X-Request-Id", request_id)?;
+    response.insert_header("Cache-Control", "no-store")?;
+    if let Some(seconds) = retry_after {
+        response.insert_header("Retry-After", seconds.to_string())?;
+    }
+    session.set_keepalive(None);
+    session
+        .write_response_header(Box::new(response), false)
+        .await?;
+    session
+        .write_response_body(Some(Bytes::from_static(body.as_bytes())), true)
+        .await
+}
+
+/// A permanent redirect to the same address over HTTPS (308 keeps the method and body).
+pub async fn redirect_to_https(
+    session: &mut Session,
+    host: Option<&str>,
+    port: u16,
+    request_id: &str,
+) -> Result<()> {
+    let Some(host) = host else {
+        return plain(session, 400, "A Host header is required.\n", request_id).await;
+    };
+    let name = if host.starts_with('[') {
+        host.split_inclusive(']').next().unwrap_or(host)
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _)| name)
+    };
+    let path_and_query = session
+        .req_header()
+        .uri
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str());
+    let location = if port == 443 {
+        format!("https://{name}{path_and_query}")
+    } else {
+        format!("https://{name}:{port}{path_and_query}")
+    };
+    let mut response = ResponseHeader::build(308, Some(4))?;
+    response.insert_header("Location", location)?;
+    response.insert_header("Content-Length", "0")?;
+    response.insert_header("X-Request-Id", request_id)?;
+    session
+        .write_response_header(Box::new(response), true)
+        .await
+}

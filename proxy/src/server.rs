@@ -1,0 +1,184 @@
+//! Assembles the Pingora server from a checked configuration: one service per listener (each
+//! wrapped by `listener::EdgeApp`), the admin service, the health checks, and SIGHUP reload.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use pingora::apps::HttpServerOptions;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::{Server, ShutdownWatch};
+use pingora::services::background::{BackgroundService, background_service};
+use pingora::services::listening::Service;
+
+use crate::access_log::AccessLog;
+use crate::admin::AdminApp;
+use crate::config::{ListenerConfig, ProxyConfig};
+use crate::listener::{EdgeApp, server_tls_config};
+use crate::metrics::ProxyMetrics;
+use crate::proxy::{EdgeProxy, Runtime};
+
+/// Builds the server; `run_forever` on the result owns the process from then on.
+pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::Result<Server> {
+    let server_conf = ServerConf {
+        threads: config.server.threads,
+        grace_period_seconds: Some(config.server.grace_period.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(config.server.graceful_shutdown_timeout.as_secs()),
+        upgrade_sock: config.server.upgrade_socket.display().to_string(),
+        pid_file: config.server.pid_file.display().to_string(),
+        ..ServerConf::default()
+    };
+    let opt = Opt {
+        upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, server_conf);
+    server.bootstrap();
+    let shared_conf = server.configuration.clone();
+
+    let runtime = Arc::new(ArcSwap::from_pointee(Runtime::new(&config)));
+    let metrics = ProxyMetrics::new();
+    let access_log = config.server.access_log.then_some(AccessLog);
+
+    for listener in &config.listeners {
+        let tls = match &listener.tls {
+            Some(tls) => Some(
+                server_tls_config(tls)
+                    .with_context(|| format!("setting up TLS for listener {:?}", listener.name))?,
+            ),
+            None => None,
+        };
+        let mut proxy = pingora::proxy::http_proxy(
+            &shared_conf,
+            EdgeProxy::new(
+                listener.clone(),
+                runtime.clone(),
+                metrics.clone(),
+                access_log.clone(),
+            ),
+        );
+        let mut options = HttpServerOptions::default();
+        options.h2c = listener.h2c;
+        proxy.server_options = Some(options);
+        let app = EdgeApp::new(Arc::new(proxy), listener, tls);
+        let mut service = Service::new(format!("listener {}", listener.name), app);
+        service.add_tcp(&listener.address.to_string());
+        server.add_service(service);
+    }
+
+    let mut admin = Service::new(
+        "admin".to_string(),
+        AdminApp::new(runtime.clone(), metrics.clone()),
+    );
+    admin.add_tcp(&config.admin.listen.to_string());
+    server.add_service(admin);
+
+    server.add_service(background_service(
+        "health checks and reload",
+        Supervisor {
+            runtime,
+            config_path: config_path.to_path_buf(),
+            listeners: config.listeners.clone(),
+        },
+    ));
+    Ok(server)
+}
+
+/// Runs the active health checks of the current pools and swaps in a new configuration on
+/// SIGHUP. A file that fails the check is refused and the running configuration kept; a change
+/// of listeners needs a restart (or `--upgrade`), since their sockets are already bound.
+struct Supervisor {
+    runtime: Arc<ArcSwap<Runtime>>,
+    config_path: PathBuf,
+    listeners: Vec<ListenerConfig>,
+}
+
+#[async_trait]
+impl BackgroundService for Supervisor {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            Ok(signal) => Some(signal),
+            Err(err) => {
+                tracing::error!(error = %err, "Cannot listen for SIGHUP; reload is unavailable.");
+                None
+            }
+        };
+        let mut checks = HealthChecks::start(&self.runtime.load_full());
+        loop {
+            let reload = async {
+                match hangup.as_mut() {
+                    Some(signal) => signal.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = shutdown.changed() => {
+                    checks.stop();
+                    return;
+                }
+                _ = reload => {
+                    if self.reload() {
+                        checks.stop();
+                        checks = HealthChecks::start(&self.runtime.load_full());
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Supervisor {
+    /// Checks the file again and swaps the runtime; true when the new one is in place.
+    fn reload(&self) -> bool {
+        match ProxyConfig::load(&self.config_path) {
+            Ok(config) => {
+                if listener_addresses(&config.listeners) != listener_addresses(&self.listeners) {
+                    tracing::warn!(
+                        path = %self.config_path.display(),
+                        "The new configuration changes listeners; routes and pools were reloaded, listeners need a restart."
+                    );
+                }
+                self.runtime.store(Arc::new(Runtime::new(&config)));
+                tracing::info!(path = %self.config_path.display(), "Reloaded the configuration.");
+                true
+            }
+            Err(problems) => {
+                tracing::error!(
+                    path = %self.config_path.display(),
+                    problems = %problems,
+                    "The new configuration is invalid; keeping the running one."
+                );
+                false
+            }
+        }
+    }
+}
+
+fn listener_addresses(listeners: &[ListenerConfig]) -> Vec<std::net::SocketAddr> {
+    listeners.iter().map(|l| l.address).collect()
+}
+
+/// The health-check tasks of one runtime's pools.
+struct HealthChecks {
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl HealthChecks {
+    fn start(runtime: &Arc<Runtime>) -> HealthChecks {
+        let (stop, _) = tokio::sync::watch::channel(false);
+        for pool in runtime.all_pools() {
+            let mut stopped = stop.subscribe();
+            tokio::spawn(pool.run_health_checks(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }));
+        }
+        HealthChecks { stop }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(true);
+    }
+}

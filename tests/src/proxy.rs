@@ -1,0 +1,177 @@
+//! Runs the real `voltfleet-proxy` binary with a configuration written by the test.
+//!
+//! Configurations are TOML templates in which `{LISTEN}` and `{ADMIN}` become free loopback
+//! addresses and `{DIR}` the test's private directory; `[server]` and `[admin]` are added.
+
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::process::{Child, Command};
+
+use crate::{Finished, Output, PROCESS_DEADLINE, binary, collect_lines, free_port};
+
+/// A running proxy.
+#[derive(Debug)]
+pub struct ProxyProcess {
+    child: Child,
+    output: Output,
+    pub port: u16,
+    pub admin_port: u16,
+    dir: tempfile::TempDir,
+    template: String,
+}
+
+impl ProxyProcess {
+    fn render(template: &str, port: u16, admin_port: u16, dir: &std::path::Path) -> String {
+        let body = template
+            .replace("{LISTEN}", &format!("127.0.0.1:{port}"))
+            .replace("{ADMIN}", &format!("127.0.0.1:{admin_port}"))
+            .replace("{DIR}", &dir.display().to_string());
+        format!(
+            "[server]\nthreads = 2\ngrace_period = \"0s\"\ngraceful_shutdown_timeout = \"5s\"\nupgrade_socket = \"{dir}/upgrade.sock\"\npid_file = \"{dir}/proxy.pid\"\n\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\n\n{body}",
+            dir = dir.display()
+        )
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("proxy.toml")
+    }
+
+    /// Runs `voltfleet-proxy -t` on a template.
+    pub async fn check(template: &str) -> anyhow::Result<Finished> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("proxy.toml");
+        std::fs::write(
+            &path,
+            Self::render(template, free_port()?, free_port()?, dir.path()),
+        )?;
+        let output = tokio::time::timeout(
+            PROCESS_DEADLINE,
+            Command::new(binary("voltfleet-proxy")?)
+                .arg("-t")
+                .arg("-c")
+                .arg(&path)
+                .output(),
+        )
+        .await
+        .context("voltfleet-proxy -t did not finish")??;
+        Ok(Finished {
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        })
+    }
+
+    /// Starts the proxy and waits until its admin listener and its first listener answer.
+    pub async fn start(template: &str) -> anyhow::Result<ProxyProcess> {
+        let dir = tempfile::tempdir()?;
+        let (port, admin_port) = (free_port()?, free_port()?);
+        std::fs::write(
+            dir.path().join("proxy.toml"),
+            Self::render(template, port, admin_port, dir.path()),
+        )?;
+        let mut child = Command::new(binary("voltfleet-proxy")?)
+            .arg("-c")
+            .arg(dir.path().join("proxy.toml"))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("spawning voltfleet-proxy")?;
+        let output = Output::default();
+        collect_lines(child.stdout.take().context("piped")?, output.stdout.clone());
+        collect_lines(child.stderr.take().context("piped")?, output.stderr.clone());
+        let proxy = ProxyProcess {
+            child,
+            output,
+            port,
+            admin_port,
+            dir,
+            template: template.to_string(),
+        };
+        proxy.wait_until_listening().await?;
+        Ok(proxy)
+    }
+
+    async fn wait_until_listening(&self) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + PROCESS_DEADLINE;
+        loop {
+            let admin = tokio::net::TcpStream::connect(("127.0.0.1", self.admin_port)).await;
+            let http = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await;
+            if admin.is_ok() && http.is_ok() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!(
+                    "voltfleet-proxy did not listen in time; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
+    }
+
+    pub fn stderr(&self) -> String {
+        self.output.stderr_lines().join("\n")
+    }
+
+    /// Access log lines (JSON) written so far.
+    pub fn access_log(&self) -> Vec<serde_json::Value> {
+        self.output
+            .stdout
+            .lock()
+            .map(|lines| {
+                lines
+                    .iter()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Replaces the configuration file with `template` (same ports) and sends SIGHUP.
+    pub async fn reload(&mut self, template: &str) -> anyhow::Result<()> {
+        std::fs::write(
+            self.config_path(),
+            Self::render(template, self.port, self.admin_port, self.dir.path()),
+        )?;
+        self.template = template.to_string();
+        self.signal("HUP").await
+    }
+
+    pub async fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let pid = self.child.id().context("the proxy already exited")?;
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .await?;
+        anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
+        Ok(())
+    }
+
+    /// Sends `signal` and waits for the proxy to exit.
+    pub async fn stop_with(mut self, signal: &str) -> anyhow::Result<ExitStatus> {
+        self.signal(signal).await?;
+        let status = tokio::time::timeout(PROCESS_DEADLINE, self.child.wait())
+            .await
+            .context("the proxy did not stop")??;
+        Ok(status)
+    }
+}
