@@ -11,6 +11,8 @@ pub mod access_log;
 pub mod admin;
 pub mod config;
 pub mod forwarded;
+pub mod hygiene;
+pub mod limits;
 pub mod listener;
 pub mod metrics;
 pub mod proxy;

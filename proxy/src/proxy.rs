@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use bytes::Bytes;
 use http::header;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -17,9 +18,12 @@ use pingora::{ErrorSource, ErrorType};
 
 use crate::access_log::{AccessLog, AccessRecord};
 use crate::config::{
-    HashKey, ListenerConfig, ProxyConfig, RouteConfig, UpstreamConfig, UpstreamProtocol,
+    HashKey, Limits, ListenerConfig, ProxyConfig, RouteConfig, RouteTarget, UpstreamConfig,
+    UpstreamProtocol,
 };
 use crate::forwarded;
+use crate::hygiene;
+use crate::limits;
 use crate::metrics::ProxyMetrics;
 use crate::respond;
 use crate::routing::Router;
@@ -80,6 +84,7 @@ pub struct RequestCtx {
     upstream_started: Option<Instant>,
     upstream_finished: Option<Instant>,
     websocket_open: bool,
+    body_bytes: u64,
 }
 
 /// The proxy of one listener; every listener's proxy shares the runtime and the metrics.
@@ -89,6 +94,7 @@ pub struct EdgeProxy {
     runtime: Arc<ArcSwap<Runtime>>,
     metrics: ProxyMetrics,
     access_log: Option<AccessLog>,
+    limits: Limits,
 }
 
 impl EdgeProxy {
@@ -97,18 +103,22 @@ impl EdgeProxy {
         runtime: Arc<ArcSwap<Runtime>>,
         metrics: ProxyMetrics,
         access_log: Option<AccessLog>,
+        limits: Limits,
     ) -> EdgeProxy {
         EdgeProxy {
             listener,
             runtime,
             metrics,
             access_log,
+            limits,
         }
     }
 
     fn pool<'a>(&self, ctx: &'a RequestCtx) -> Option<&'a PoolEntry> {
-        let route = ctx.route.as_ref()?;
-        ctx.runtime.as_ref()?.pools.get(&route.upstream)
+        match &ctx.route.as_ref()?.target {
+            RouteTarget::Upstream(name) => ctx.runtime.as_ref()?.pools.get(name),
+            RouteTarget::Static(_) => None,
+        }
     }
 
     fn route_label(ctx: &RequestCtx) -> String {
@@ -177,6 +187,7 @@ impl ProxyHttp for EdgeProxy {
             upstream_started: None,
             upstream_finished: None,
             websocket_open: false,
+            body_bytes: 0,
         }
     }
 
@@ -196,6 +207,26 @@ impl ProxyHttp for EdgeProxy {
         ctx.request_id =
             forwarded::request_id(header_str(session, "x-request-id"), ctx.peer_is_trusted);
 
+        let raw_header = session
+            .as_downstream()
+            .as_http1()
+            .map(|h1| h1.get_headers_raw_bytes());
+        if let Some(status) = limits::check_request(session, raw_header.as_deref(), &self.limits) {
+            let body = if status == 431 {
+                "Request header fields too large.\n"
+            } else {
+                "The request is too large.\n"
+            };
+            respond::plain(session, status, body, &ctx.request_id).await?;
+            return Ok(true);
+        }
+        if let Some(problem) =
+            hygiene::framing_problem(&session.req_header().headers, raw_header.as_deref())
+        {
+            tracing::info!(client = ?ctx.client, problem, "Refused a request with ambiguous framing.");
+            respond::plain(session, 400, "Bad request.\n", &ctx.request_id).await?;
+            return Ok(true);
+        }
         let host = request_host(session);
         if let Some(port) = self.listener.redirect_https_port {
             respond::redirect_to_https(session, host.as_deref(), port, &ctx.request_id).await?;
@@ -336,6 +367,18 @@ impl ProxyHttp for EdgeProxy {
             ctx.websocket_open = true;
         }
         Ok(())
+    }
+
+    /// Counts the body as it streams; one byte over the limit ends the request with 413.
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        ctx.body_bytes += body.as_ref().map_or(0, |chunk| chunk.len() as u64);
+        limits::check_body(ctx.body_bytes, &self.limits)
     }
 
     /// A peer that refused the connection is reported and the request tries another one.

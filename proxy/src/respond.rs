@@ -35,6 +35,7 @@ pub async fn error(
 ) -> Result<()> {
     let body = match status {
         400 => "Bad request.\n",
+        413 => "The request is too large.\n",
         502 => "The service is unreachable.\n",
         503 => "The service is unavailable; try again shortly.\n",
         504 => "The service did not answer in time.\n",

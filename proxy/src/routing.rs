@@ -64,12 +64,13 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::config::RouteTarget;
 
     fn route(host: Option<&str>, prefix: &str, upstream: &str) -> RouteConfig {
         RouteConfig {
             host: host.map(str::to_string),
             path_prefix: prefix.to_string(),
-            upstream: upstream.to_string(),
+            target: RouteTarget::Upstream(upstream.to_string()),
             websocket_idle_timeout: Duration::from_secs(60),
             set_request_headers: Vec::new(),
             set_response_headers: Vec::new(),
@@ -78,7 +79,9 @@ mod tests {
     }
 
     fn check(router: &Router, host: Option<&str>, path: &str, expected: Option<&str>) {
-        let found = router.route(host, path).map(|r| r.upstream.as_str());
+        let found = router.route(host, path).map(|r| match &r.target {
+            RouteTarget::Upstream(name) | RouteTarget::Static(name) => name.as_str(),
+        });
         assert_eq!(found, expected, "{host:?} {path}");
     }
 

@@ -57,6 +57,7 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
                 runtime.clone(),
                 metrics.clone(),
                 access_log.clone(),
+                config.server.limits,
             ),
         );
         let mut options = HttpServerOptions::default();

@@ -19,7 +19,7 @@ pub struct ProxyProcess {
     output: Output,
     pub port: u16,
     pub admin_port: u16,
-    dir: tempfile::TempDir,
+    dir: std::sync::Arc<tempfile::TempDir>,
     template: String,
 }
 
@@ -30,7 +30,7 @@ impl ProxyProcess {
             .replace("{ADMIN}", &format!("127.0.0.1:{admin_port}"))
             .replace("{DIR}", &dir.display().to_string());
         format!(
-            "[server]\nthreads = 2\ngrace_period = \"0s\"\ngraceful_shutdown_timeout = \"5s\"\nupgrade_socket = \"{dir}/upgrade.sock\"\npid_file = \"{dir}/proxy.pid\"\n\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\n\n{body}",
+            "[server]\nthreads = 2\ngrace_period = \"2s\"\ngraceful_shutdown_timeout = \"1s\"\nupgrade_socket = \"{dir}/upgrade.sock\"\npid_file = \"{dir}/proxy.pid\"\n\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\n\n{body}",
             dir = dir.display()
         )
     }
@@ -90,11 +90,60 @@ impl ProxyProcess {
             output,
             port,
             admin_port,
-            dir,
+            dir: std::sync::Arc::new(dir),
             template: template.to_string(),
         };
         proxy.wait_until_listening().await?;
         Ok(proxy)
+    }
+
+    /// Starts a second proxy with `--upgrade` on the same configuration, then sends SIGQUIT to
+    /// this one so it hands over its listening sockets; returns the new process once it serves.
+    pub async fn upgrade(&self) -> anyhow::Result<ProxyProcess> {
+        let mut child = Command::new(binary("voltfleet-proxy")?)
+            .arg("--upgrade")
+            .arg("-c")
+            .arg(self.config_path())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("spawning the upgraded voltfleet-proxy")?;
+        let output = Output::default();
+        collect_lines(child.stdout.take().context("piped")?, output.stdout.clone());
+        collect_lines(child.stderr.take().context("piped")?, output.stderr.clone());
+        let successor = ProxyProcess {
+            child,
+            output,
+            port: self.port,
+            admin_port: self.admin_port,
+            dir: self.dir.clone(),
+            template: self.template.clone(),
+        };
+        // The new process waits on the upgrade socket; give it a moment to open it.
+        let socket = self.dir.path().join("upgrade.sock");
+        let deadline = tokio::time::Instant::now() + PROCESS_DEADLINE;
+        while !socket.exists() {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the upgrade socket never appeared; stderr:\n{}",
+                successor.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.signal("QUIT").await?;
+        successor.wait_until_listening().await?;
+        Ok(successor)
+    }
+
+    /// Waits for the process to exit by itself (after handing over, or after a signal).
+    pub async fn wait(mut self) -> anyhow::Result<ExitStatus> {
+        let status = tokio::time::timeout(PROCESS_DEADLINE, self.child.wait())
+            .await
+            .context("the proxy did not exit")??;
+        Ok(status)
     }
 
     async fn wait_until_listening(&self) -> anyhow::Result<()> {

@@ -10,11 +10,11 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 
-use super::raw::{RawAdmin, RawListener, RawRoute, RawServer, RawTls, RawUpstream};
+use super::raw::{RawAdmin, RawListener, RawRoute, RawServer, RawStaticSite, RawTls, RawUpstream};
 use super::{
     AdminConfig, Balance, CertificateConfig, ClientAuth, ConfigProblems, HashKey,
-    HealthCheckConfig, ListenerConfig, PeerConfig, ProxyConfig, RouteConfig, ServerConfig,
-    TlsConfig, UpstreamConfig, UpstreamProtocol,
+    HealthCheckConfig, Limits, ListenerConfig, PeerConfig, ProxyConfig, RouteConfig, RouteTarget,
+    ServerConfig, StaticSiteConfig, TlsConfig, UpstreamConfig, UpstreamProtocol,
 };
 
 /// One problem in the file: where, what, and how to fix it.
@@ -56,7 +56,14 @@ impl fmt::Display for ConfigProblem {
 /// Weights are relative; a bound keeps the hashing ring small.
 const MAX_WEIGHT: u32 = 1000;
 
-const SECTIONS: [&str; 5] = ["server", "admin", "listeners", "upstreams", "routes"];
+const SECTIONS: [&str; 6] = [
+    "server",
+    "admin",
+    "listeners",
+    "upstreams",
+    "static_sites",
+    "routes",
+];
 
 pub fn check(text: &str, path: &Path) -> Result<ProxyConfig, ConfigProblems> {
     let table: toml::Table = text.parse().map_err(|err: toml::de::Error| {
@@ -120,12 +127,14 @@ impl Checker {
 
         let upstreams = self.upstreams(table.remove("upstreams"));
         let listeners = self.listeners(table.remove("listeners"), &admin);
-        let routes = self.routes(table.remove("routes"), &upstreams);
+        let static_sites = self.static_sites(table.remove("static_sites"));
+        let routes = self.routes(table.remove("routes"), &upstreams, &static_sites);
         ProxyConfig {
             server,
             admin,
             listeners,
             upstreams,
+            static_sites,
             routes,
         }
     }
@@ -226,6 +235,16 @@ impl Checker {
         let threads = raw.threads.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         });
+        if raw
+            .max_request_header_bytes
+            .is_some_and(|bytes| bytes < 1024)
+        {
+            self.problem(
+                "server.max_request_header_bytes",
+                "below 1024 bytes ordinary browsers fail",
+                "use at least 8192; the default is 32768",
+            );
+        }
         if threads == 0 {
             self.problem("server.threads", "0 threads cannot serve", "set 1 or more");
         }
@@ -248,6 +267,10 @@ impl Checker {
                 .pid_file
                 .unwrap_or_else(|| PathBuf::from("/tmp/voltfleet-proxy.pid")),
             access_log: raw.access_log.unwrap_or(true),
+            limits: Limits {
+                max_request_header_bytes: raw.max_request_header_bytes.unwrap_or(32 * 1024),
+                max_request_body_bytes: raw.max_request_body_bytes.unwrap_or(10 * 1024 * 1024),
+            },
         }
     }
 
@@ -604,6 +627,7 @@ impl Checker {
         &mut self,
         value: Option<toml::Value>,
         upstreams: &BTreeMap<String, UpstreamConfig>,
+        static_sites: &BTreeMap<String, StaticSiteConfig>,
     ) -> Vec<RouteConfig> {
         let items = self.array("routes", value);
         let mut routes = Vec::new();
@@ -613,7 +637,7 @@ impl Checker {
             let Some(raw) = self.section::<RawRoute>(&at, Some(item)) else {
                 continue;
             };
-            if let Some(route) = self.route(&at, raw, upstreams) {
+            if let Some(route) = self.route(&at, raw, upstreams, static_sites) {
                 if !seen.insert((route.host.clone(), route.path_prefix.clone())) {
                     self.problem(
                         &at,
@@ -636,6 +660,7 @@ impl Checker {
         at: &str,
         raw: RawRoute,
         upstreams: &BTreeMap<String, UpstreamConfig>,
+        static_sites: &BTreeMap<String, StaticSiteConfig>,
     ) -> Option<RouteConfig> {
         if !raw.path.starts_with('/') {
             self.problem(
@@ -644,18 +669,40 @@ impl Checker {
                 "write a path prefix like /api/ or /",
             );
         }
-        if !upstreams.contains_key(&raw.upstream) {
-            let known: Vec<_> = upstreams.keys().map(String::as_str).collect();
-            self.problem(
-                format!("{at}.upstream"),
-                format!("there is no upstream pool named {:?}", raw.upstream),
-                &format!(
-                    "define [upstreams.{}] or use one of: {}",
-                    raw.upstream,
-                    known.join(", ")
-                ),
-            );
-        }
+        let target = match (raw.upstream, raw.static_site) {
+            (Some(upstream), None) => {
+                if !upstreams.contains_key(&upstream) {
+                    let known: Vec<_> = upstreams.keys().map(String::as_str).collect();
+                    self.problem(
+                        format!("{at}.upstream"),
+                        format!("there is no upstream pool named {upstream:?}"),
+                        &format!(
+                            "define [upstreams.{upstream}] or use one of: {}",
+                            known.join(", ")
+                        ),
+                    );
+                }
+                RouteTarget::Upstream(upstream)
+            }
+            (None, Some(site)) => {
+                if !static_sites.contains_key(&site) {
+                    self.problem(
+                        format!("{at}.static"),
+                        format!("there is no static site named {site:?}"),
+                        &format!("define [static_sites.{site}] with its root directory"),
+                    );
+                }
+                RouteTarget::Static(site)
+            }
+            _ => {
+                self.problem(
+                    at,
+                    "a route needs exactly one of upstream or static",
+                    "write upstream = \"POOL\" to proxy, or static = \"SITE\" to serve files",
+                );
+                return None;
+            }
+        };
         let header_rules =
             |checker: &mut Checker, location: &str, headers: BTreeMap<String, String>| {
                 headers
@@ -690,7 +737,7 @@ impl Checker {
                 .filter(|host| host != "*")
                 .map(|host| host.to_ascii_lowercase()),
             path_prefix: raw.path,
-            upstream: raw.upstream,
+            target,
             websocket_idle_timeout: self.duration(
                 &format!("{at}.websocket_idle_timeout"),
                 raw.websocket_idle_timeout,
@@ -700,6 +747,77 @@ impl Checker {
             set_response_headers,
             hide_response_headers: raw.hide_response_headers,
         })
+    }
+}
+
+impl Checker {
+    fn static_sites(&mut self, value: Option<toml::Value>) -> BTreeMap<String, StaticSiteConfig> {
+        let mut sites = BTreeMap::new();
+        let table = match value {
+            None => return sites,
+            Some(toml::Value::Table(table)) => table,
+            Some(_) => {
+                self.problem(
+                    "static_sites",
+                    "expected tables",
+                    "write each site as [static_sites.NAME]",
+                );
+                return sites;
+            }
+        };
+        for (name, value) in table {
+            let at = format!("static_sites.{name}");
+            let Some(raw) = self.section::<RawStaticSite>(&at, Some(value)) else {
+                continue;
+            };
+            let root = if raw.root.is_absolute() {
+                raw.root.clone()
+            } else {
+                self.base_dir.join(&raw.root)
+            };
+            if !root.is_dir() {
+                self.problem(
+                    format!("{at}.root"),
+                    format!("{} is not a directory", root.display()),
+                    "give the directory that holds the site's files",
+                );
+            }
+            let mut cache_control: Vec<(String, String)> = Vec::new();
+            for (prefix, value) in raw.cache_control {
+                if !prefix.starts_with('/') || http::HeaderValue::from_str(&value).is_err() {
+                    self.problem(
+                        format!("{at}.cache_control.{prefix}"),
+                        "expected a path prefix starting with / and a header value",
+                        "write it like \"/assets/\" = \"public, max-age=31536000, immutable\"",
+                    );
+                    continue;
+                }
+                cache_control.push((prefix, value));
+            }
+            cache_control.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+            let index = raw.index.unwrap_or_else(|| "index.html".to_string());
+            if index.contains('/') || index.is_empty() {
+                self.problem(
+                    format!("{at}.index"),
+                    format!("{index:?} is not a file name"),
+                    "use a plain file name like index.html",
+                );
+            }
+            sites.insert(
+                name.clone(),
+                StaticSiteConfig {
+                    name,
+                    root,
+                    index,
+                    cache_control,
+                    default_cache_control: raw
+                        .default_cache_control
+                        .unwrap_or_else(|| "public, max-age=300".to_string()),
+                    compress: raw.compress.unwrap_or(true),
+                },
+            );
+        }
+        sites
     }
 }
 

@@ -25,7 +25,23 @@ pub struct ProxyConfig {
     pub admin: AdminConfig,
     pub listeners: Vec<ListenerConfig>,
     pub upstreams: BTreeMap<String, UpstreamConfig>,
+    pub static_sites: BTreeMap<String, StaticSiteConfig>,
     pub routes: Vec<RouteConfig>,
+}
+
+/// A directory of files served as the public website (as S3 + CloudFront would).
+#[derive(Debug, Clone)]
+pub struct StaticSiteConfig {
+    pub name: String,
+    pub root: PathBuf,
+    /// The file served for a path that names a directory.
+    pub index: String,
+    /// `Cache-Control` by path prefix, longest prefix first; e.g. immutable for `/assets/`.
+    pub cache_control: Vec<(String, String)>,
+    /// `Cache-Control` for paths no prefix covers.
+    pub default_cache_control: String,
+    /// Compress text types with gzip or brotli when the client accepts it.
+    pub compress: bool,
 }
 
 /// Process-wide settings of the Pingora server.
@@ -42,6 +58,17 @@ pub struct ServerConfig {
     pub pid_file: PathBuf,
     /// Log one JSON line per request to standard output.
     pub access_log: bool,
+    pub limits: Limits,
+}
+
+/// Bounds on what one request may send (NGINX's `large_client_header_buffers` and
+/// `client_max_body_size`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The request line and headers together; larger gets 431.
+    pub max_request_header_bytes: usize,
+    /// The request body; larger gets 413. 0 means no limit.
+    pub max_request_body_bytes: u64,
 }
 
 /// The loopback listener for metrics and operations.
@@ -169,7 +196,7 @@ pub struct RouteConfig {
     /// `None` matches every host.
     pub host: Option<String>,
     pub path_prefix: String,
-    pub upstream: String,
+    pub target: RouteTarget,
     /// An upgraded (WebSocket) connection without traffic for this long is closed.
     pub websocket_idle_timeout: Duration,
     /// Request headers set before proxying, replacing what the client sent.
@@ -178,6 +205,15 @@ pub struct RouteConfig {
     pub set_response_headers: Vec<(String, String)>,
     /// Response headers removed before answering the client (e.g. `Server`).
     pub hide_response_headers: Vec<String>,
+}
+
+/// What a route hands its requests to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteTarget {
+    /// An upstream pool, by name.
+    Upstream(String),
+    /// A static site, by name.
+    Static(String),
 }
 
 impl ProxyConfig {

@@ -15,6 +15,8 @@ pub struct RawServer {
     pub upgrade_socket: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
     pub access_log: Option<bool>,
+    pub max_request_header_bytes: Option<usize>,
+    pub max_request_body_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -91,7 +93,9 @@ pub struct RawHealthCheck {
 pub struct RawRoute {
     pub host: Option<String>,
     pub path: String,
-    pub upstream: String,
+    pub upstream: Option<String>,
+    #[serde(rename = "static")]
+    pub static_site: Option<String>,
     pub websocket_idle_timeout: Option<String>,
     #[serde(default)]
     pub set_request_headers: BTreeMap<String, String>,
@@ -99,4 +103,15 @@ pub struct RawRoute {
     pub set_response_headers: BTreeMap<String, String>,
     #[serde(default)]
     pub hide_response_headers: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStaticSite {
+    pub root: PathBuf,
+    pub index: Option<String>,
+    #[serde(default)]
+    pub cache_control: BTreeMap<String, String>,
+    pub default_cache_control: Option<String>,
+    pub compress: Option<bool>,
 }

@@ -35,6 +35,11 @@ const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// keys, and still bounded, so that idle sockets cannot pile up.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// At shutdown, how long idle keep-alive connections are kept before being closed. A request
+/// arriving on one meanwhile is answered with `Connection: close`, so a busy client moves to
+/// the new process instead of racing a close (which it would see as a failed request).
+const KEEPALIVE_DRAIN: Duration = Duration::from_secs(1);
+
 /// Wraps Pingora's HTTP app: reads a PROXY protocol header when the listener expects one,
 /// terminates TLS with our own rustls config when the listener has TLS, then hands the stream
 /// to `inner`.
@@ -139,6 +144,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for EdgeApp<A> {
     }
 
     async fn cleanup(&self) {
+        tokio::time::sleep(KEEPALIVE_DRAIN).await;
         self.inner.cleanup().await;
     }
 }
