@@ -19,4 +19,5 @@ pub mod proxy;
 pub mod respond;
 pub mod routing;
 pub mod server;
+pub mod static_files;
 pub mod upstream;

@@ -21,6 +21,8 @@ pub struct ProxyMetrics {
     pub websockets_active: IntGaugeVec,
     pub websockets_total: IntCounterVec,
     pub requests_in_flight: IntGauge,
+    pub connections_open: IntGaugeVec,
+    pub connections_accepted: IntCounterVec,
     peer_up: IntGaugeVec,
     peer_in_flight: IntGaugeVec,
 }
@@ -87,6 +89,22 @@ impl ProxyMetrics {
             "Requests being answered now, WebSockets included.",
         )
         .expect("static metric definition is valid");
+        let connections_open = IntGaugeVec::new(
+            Opts::new(
+                "voltfleet_proxy_connections_open",
+                "Downstream connections open now, by listener.",
+            ),
+            &["listener"],
+        )
+        .expect("static metric definition is valid");
+        let connections_accepted = IntCounterVec::new(
+            Opts::new(
+                "voltfleet_proxy_connections_accepted_total",
+                "Downstream connections accepted, by listener.",
+            ),
+            &["listener"],
+        )
+        .expect("static metric definition is valid");
         let peer_up = IntGaugeVec::new(
             Opts::new(
                 "voltfleet_proxy_peer_up",
@@ -122,6 +140,8 @@ impl ProxyMetrics {
             Box::new(websockets_active.clone()),
             Box::new(websockets_total.clone()),
             Box::new(requests_in_flight.clone()),
+            Box::new(connections_open.clone()),
+            Box::new(connections_accepted.clone()),
             Box::new(peer_up.clone()),
             Box::new(peer_in_flight.clone()),
             Box::new(build_info),
@@ -144,8 +164,18 @@ impl ProxyMetrics {
             websockets_active,
             websockets_total,
             requests_in_flight,
+            connections_open,
+            connections_accepted,
             peer_up,
             peer_in_flight,
+        }
+    }
+
+    /// The connection counters of one listener.
+    pub fn connection_gauges(&self, listener: &str) -> crate::listener::ConnectionGauges {
+        crate::listener::ConnectionGauges {
+            open: self.connections_open.with_label_values(&[listener]),
+            accepted: self.connections_accepted.with_label_values(&[listener]),
         }
     }
 

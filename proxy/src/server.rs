@@ -63,7 +63,8 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
         let mut options = HttpServerOptions::default();
         options.h2c = listener.h2c;
         proxy.server_options = Some(options);
-        let app = EdgeApp::new(Arc::new(proxy), listener, tls);
+        let app = EdgeApp::new(Arc::new(proxy), listener, tls)
+            .with_connection_gauges(metrics.connection_gauges(&listener.name));
         let mut service = Service::new(format!("listener {}", listener.name), app);
         service.add_tcp(&listener.address.to_string());
         server.add_service(service);

@@ -88,6 +88,7 @@ async fn health(State(state): State<Arc<UpstreamState>>) -> StatusCode {
 async fn echo(
     State(state): State<Arc<UpstreamState>>,
     method: Method,
+    version: axum::http::Version,
     uri: Uri,
     headers: HeaderMap,
     body: axum::body::Bytes,
@@ -105,6 +106,7 @@ async fn echo(
     axum::Json(serde_json::json!({
         "upstream": state.name,
         "method": method.as_str(),
+        "version": format!("{version:?}"),
         "uri": uri.to_string(),
         "headers": headers,
         "body_bytes": body.len(),

@@ -490,6 +490,10 @@ async fn websockets_pass_through_with_subprotocol_and_outlive_the_read_timeout()
         metrics.contains("voltfleet_proxy_websockets_active{route=\"*/ws\"} 1"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("voltfleet_proxy_connections_open{listener=\"listener-0\"} 1"),
+        "{metrics}"
+    );
 
     // Quiet for longer than the pool's read timeout, shorter than the WebSocket idle timeout.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -566,5 +570,20 @@ async fn sighup_reloads_routes_and_refuses_a_broken_file() -> anyhow::Result<()>
         status.success(),
         "SIGTERM drains and exits cleanly: {status}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn http2_upstreams_are_reached_over_h2c() -> anyhow::Result<()> {
+    let app = TestUpstream::start("h2").await?;
+    let proxy = ProxyProcess::start(&format!(
+        "[[listeners]]\naddress = \"{{LISTEN}}\"\n[upstreams.app]\npeers = [{{ address = \"{}\" }}]\nprotocol = \"http2\"\n[[routes]]\npath = \"/\"\nupstream = \"app\"\n",
+        app.address
+    ))
+    .await?;
+    let (status, body) = get(&proxy.url("/over-h2c")).await?;
+    assert_eq!(status, 200, "{body}");
+    let echo: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!(echo["version"], "HTTP/2.0", "{echo}");
     Ok(())
 }

@@ -48,6 +48,25 @@ pub struct EdgeApp<A> {
     listener: String,
     proxy_protocol: bool,
     tls: Option<TlsAcceptor>,
+    connections: Option<ConnectionGauges>,
+}
+
+/// Counters of the downstream connections of one listener.
+#[derive(Debug, Clone)]
+pub struct ConnectionGauges {
+    pub open: prometheus::IntGauge,
+    pub accepted: prometheus::IntCounter,
+}
+
+/// Counts a connection as open for as long as it lives.
+struct OpenConnection(Option<prometheus::IntGauge>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        if let Some(open) = &self.0 {
+            open.dec();
+        }
+    }
 }
 
 impl<A: ServerApp + Send + Sync + 'static> EdgeApp<A> {
@@ -62,7 +81,14 @@ impl<A: ServerApp + Send + Sync + 'static> EdgeApp<A> {
             listener: listener.name.clone(),
             proxy_protocol: listener.proxy_protocol,
             tls: tls.map(TlsAcceptor::from),
+            connections: None,
         }
+    }
+
+    /// Counts this listener's connections in the given metrics.
+    pub fn with_connection_gauges(mut self, gauges: ConnectionGauges) -> Self {
+        self.connections = Some(gauges);
+        self
     }
 
     /// The PROXY protocol and TLS layers; `None` when the connection is to be closed.
@@ -135,6 +161,11 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for EdgeApp<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        let _open = OpenConnection(self.connections.as_ref().map(|gauges| {
+            gauges.accepted.inc();
+            gauges.open.inc();
+            gauges.open.clone()
+        }));
         let mut stream = self.accept(stream).await?;
         // A stream handed back for reuse goes to `inner` again here, not back to Pingora, which
         // would call this method and look for a PROXY header and a handshake a second time.
