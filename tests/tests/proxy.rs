@@ -587,3 +587,38 @@ async fn http2_upstreams_are_reached_over_h2c() -> anyhow::Result<()> {
     assert_eq!(echo["version"], "HTTP/2.0", "{echo}");
     Ok(())
 }
+
+#[tokio::test]
+async fn the_example_configurations_are_valid() -> anyhow::Result<()> {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proxy/examples");
+    let local = examples.join("local.toml");
+    let checked = tokio::process::Command::new(voltfleet_e2e::binary("voltfleet-proxy")?)
+        .args(["-t", "-c"])
+        .arg(&local)
+        .output()
+        .await?;
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    // The web-tier example names certificate files that exist only on a real instance: those
+    // are the only problems -t may find in it.
+    let web = tokio::process::Command::new(voltfleet_e2e::binary("voltfleet-proxy")?)
+        .args(["-t", "-c"])
+        .arg(examples.join("web-tier.toml"))
+        .output()
+        .await?;
+    let stderr = String::from_utf8_lossy(&web.stderr);
+    for line in stderr
+        .lines()
+        .filter(|line| line.trim_start().starts_with("- "))
+    {
+        assert!(
+            line.contains("does not exist or is not a file")
+                || line.contains("internal-app.example.internal"),
+            "unexpected problem in web-tier.toml: {line}"
+        );
+    }
+    Ok(())
+}
