@@ -11,6 +11,8 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::header;
+use pingora::modules::http::HttpModules;
+use pingora::modules::http::compression::ResponseCompressionBuilder;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
@@ -27,6 +29,7 @@ use crate::limits;
 use crate::metrics::ProxyMetrics;
 use crate::respond;
 use crate::routing::Router;
+use crate::static_files::StaticSites;
 use crate::upstream::{Pool, Selected};
 
 /// A pool and its configuration.
@@ -36,11 +39,12 @@ pub struct PoolEntry {
     pub config: UpstreamConfig,
 }
 
-/// The routing table and pools of one configuration; swapped whole on reload.
+/// The routing table, pools and static sites of one configuration; swapped whole on reload.
 #[derive(Debug)]
 pub struct Runtime {
     pub router: Router,
     pub pools: HashMap<String, PoolEntry>,
+    pub static_sites: StaticSites,
 }
 
 impl Runtime {
@@ -58,6 +62,7 @@ impl Runtime {
                     (name.clone(), entry)
                 })
                 .collect(),
+            static_sites: StaticSites::new(&config.static_sites),
         }
     }
 
@@ -173,6 +178,12 @@ fn hash_key(key: &HashKey, session: &Session, ctx: &RequestCtx) -> Option<Vec<u8
 impl ProxyHttp for EdgeProxy {
     type CTX = RequestCtx;
 
+    /// Pingora's response compression, disabled: proxied responses pass through as the
+    /// upstream sent them, and `static_files` turns it on for the responses it chooses.
+    fn init_downstream_modules(&self, modules: &mut HttpModules) {
+        modules.add_module(ResponseCompressionBuilder::enable(0));
+    }
+
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
             started: Instant::now(),
@@ -237,10 +248,16 @@ impl ProxyHttp for EdgeProxy {
             .router
             .route(host.as_deref(), session.req_header().uri.path())
             .cloned();
-        ctx.runtime = Some(runtime);
+        ctx.runtime = Some(runtime.clone());
         match route {
             Some(route) => {
-                ctx.route = Some(route);
+                ctx.route = Some(route.clone());
+                if let RouteTarget::Static(site) = &route.target {
+                    let headers = &route.set_response_headers;
+                    let sites = &runtime.static_sites;
+                    sites.serve(site, session, headers, &ctx.request_id).await?;
+                    return Ok(true);
+                }
                 Ok(false)
             }
             None => {

@@ -83,6 +83,7 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
             runtime,
             config_path: config_path.to_path_buf(),
             listeners: config.listeners.clone(),
+            current: std::sync::Mutex::new(config.clone()),
         },
     ));
     Ok(server)
@@ -95,6 +96,8 @@ struct Supervisor {
     runtime: Arc<ArcSwap<Runtime>>,
     config_path: PathBuf,
     listeners: Vec<ListenerConfig>,
+    /// The configuration the runtime was built from, with peer names resolved.
+    current: std::sync::Mutex<ProxyConfig>,
 }
 
 #[async_trait]
@@ -116,23 +119,58 @@ impl BackgroundService for Supervisor {
                     None => std::future::pending().await,
                 }
             };
-            tokio::select! {
+            let interval = self.resolve_interval();
+            let resolve_again = async {
+                if interval.is_zero() {
+                    std::future::pending::<()>().await;
+                }
+                tokio::time::sleep(interval).await;
+            };
+            let swapped = tokio::select! {
                 _ = shutdown.changed() => {
                     checks.stop();
                     return;
                 }
-                _ = reload => {
-                    if self.reload() {
-                        checks.stop();
-                        checks = HealthChecks::start(&self.runtime.load_full());
-                    }
-                }
+                _ = reload => self.reload(),
+                () = resolve_again => self.refresh_addresses().await,
+            };
+            if swapped {
+                checks.stop();
+                checks = HealthChecks::start(&self.runtime.load_full());
             }
         }
     }
 }
 
 impl Supervisor {
+    fn resolve_interval(&self) -> std::time::Duration {
+        self.current
+            .lock()
+            .map(|config| config.server.resolve_interval)
+            .unwrap_or_default()
+    }
+
+    fn set_current(&self, config: ProxyConfig) {
+        if let Ok(mut current) = self.current.lock() {
+            *current = config;
+        }
+    }
+
+    /// Resolves upstream names again and swaps the runtime when an address changed.
+    async fn refresh_addresses(&self) -> bool {
+        let Ok(current) = self.current.lock().map(|config| config.clone()) else {
+            return false;
+        };
+        match crate::config::refresh_addresses(&current).await {
+            Some(updated) => {
+                self.runtime.store(Arc::new(Runtime::new(&updated)));
+                self.set_current(updated);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Checks the file again and swaps the runtime; true when the new one is in place.
     fn reload(&self) -> bool {
         match ProxyConfig::load(&self.config_path) {
@@ -145,6 +183,7 @@ impl Supervisor {
                 }
                 self.runtime.store(Arc::new(Runtime::new(&config)));
                 tracing::info!(path = %self.config_path.display(), "Reloaded the configuration.");
+                self.set_current(config);
                 true
             }
             Err(problems) => {

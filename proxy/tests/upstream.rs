@@ -149,6 +149,7 @@ fn upstream(addresses: &[SocketAddr], check: HealthCheckConfig) -> UpstreamConfi
                 address,
                 weight: 1,
                 backup: false,
+                name: None,
             })
             .collect(),
         balance: Balance::RoundRobin,

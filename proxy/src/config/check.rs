@@ -215,6 +215,29 @@ impl Checker {
         }
     }
 
+    /// Every address `host:port` resolves to now.
+    fn resolve_all(&mut self, location: &str, text: &str) -> Vec<SocketAddr> {
+        match text.to_socket_addrs() {
+            Ok(addresses) => {
+                let mut all: Vec<SocketAddr> = addresses.collect();
+                all.sort();
+                all.dedup();
+                if all.is_empty() {
+                    self.problem(location, format!("{text:?} resolves to no address"), "");
+                }
+                all
+            }
+            Err(err) => {
+                self.problem(
+                    location,
+                    format!("{text:?} is not an address: {err}"),
+                    "write it as IP:PORT or HOST:PORT, like 127.0.0.1:8101",
+                );
+                Vec::new()
+            }
+        }
+    }
+
     fn file(&mut self, location: &str, path: &Path) -> PathBuf {
         let resolved = if path.is_absolute() {
             path.to_path_buf()
@@ -267,6 +290,11 @@ impl Checker {
                 .pid_file
                 .unwrap_or_else(|| PathBuf::from("/tmp/voltfleet-proxy.pid")),
             access_log: raw.access_log.unwrap_or(true),
+            resolve_interval: self.duration(
+                "server.resolve_interval",
+                raw.resolve_interval,
+                Duration::from_secs(30),
+            ),
             limits: Limits {
                 max_request_header_bytes: raw.max_request_header_bytes.unwrap_or(32 * 1024),
                 max_request_body_bytes: raw.max_request_body_bytes.unwrap_or(10 * 1024 * 1024),
@@ -460,9 +488,14 @@ impl Checker {
                     "weights are relative: scale them down",
                 );
             }
-            if let Some(address) =
-                self.socket_address(&format!("{location}.address"), &peer.address)
-            {
+            let (addresses, name) = match peer.address.parse::<SocketAddr>() {
+                Ok(address) => (vec![address], None),
+                Err(_) => (
+                    self.resolve_all(&format!("{location}.address"), &peer.address),
+                    Some(peer.address.clone()),
+                ),
+            };
+            for address in addresses {
                 if peers.iter().any(|p: &PeerConfig| p.address == address) {
                     self.problem(
                         format!("{location}.address"),
@@ -474,6 +507,7 @@ impl Checker {
                     address,
                     weight: weight.clamp(1, MAX_WEIGHT),
                     backup: peer.backup.unwrap_or(false),
+                    name: name.clone(),
                 });
             }
         }

@@ -7,6 +7,7 @@
 
 mod check;
 mod raw;
+mod resolve;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 pub use check::ConfigProblem;
+pub use resolve::refresh_addresses;
 
 /// Everything the proxy runs with.
 #[derive(Debug, Clone)]
@@ -59,6 +61,8 @@ pub struct ServerConfig {
     /// Log one JSON line per request to standard output.
     pub access_log: bool,
     pub limits: Limits,
+    /// How often upstream host names are resolved again; zero means only at load.
+    pub resolve_interval: Duration,
 }
 
 /// Bounds on what one request may send (NGINX's `large_client_header_buffers` and
@@ -147,6 +151,9 @@ pub struct PeerConfig {
     pub weight: u32,
     /// Used only while no primary peer is available.
     pub backup: bool,
+    /// The `host:port` this address was resolved from, when the file named a host (an internal
+    /// ALB: every address it resolves to is a peer, and they are resolved again periodically).
+    pub name: Option<String>,
 }
 
 /// How a pool picks a peer.

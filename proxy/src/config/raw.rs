@@ -17,6 +17,7 @@ pub struct RawServer {
     pub access_log: Option<bool>,
     pub max_request_header_bytes: Option<usize>,
     pub max_request_body_bytes: Option<u64>,
+    pub resolve_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

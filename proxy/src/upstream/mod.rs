@@ -249,6 +249,7 @@ mod testing {
             address: address(address_text),
             weight,
             backup: false,
+            name: None,
         }
     }
 
