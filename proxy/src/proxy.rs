@@ -11,8 +11,6 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::header;
-use pingora::modules::http::HttpModules;
-use pingora::modules::http::compression::ResponseCompressionBuilder;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
@@ -177,12 +175,6 @@ fn hash_key(key: &HashKey, session: &Session, ctx: &RequestCtx) -> Option<Vec<u8
 #[async_trait]
 impl ProxyHttp for EdgeProxy {
     type CTX = RequestCtx;
-
-    /// Pingora's response compression, disabled: proxied responses pass through as the
-    /// upstream sent them, and `static_files` turns it on for the responses it chooses.
-    fn init_downstream_modules(&self, modules: &mut HttpModules) {
-        modules.add_module(ResponseCompressionBuilder::enable(0));
-    }
 
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {

@@ -829,6 +829,15 @@ impl Checker {
                 cache_control.push((prefix, value));
             }
             cache_control.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+            if let Some(value) = &raw.default_cache_control
+                && http::HeaderValue::from_str(value).is_err()
+            {
+                self.problem(
+                    format!("{at}.default_cache_control"),
+                    format!("{value:?} is not a header value"),
+                    "use visible ASCII, like \"public, max-age=300\"",
+                );
+            }
             let index = raw.index.unwrap_or_else(|| "index.html".to_string());
             if index.contains('/') || index.is_empty() {
                 self.problem(

@@ -1,0 +1,328 @@
+#!/usr/bin/env python3
+"""Helpers for bench/proxy-vs-nginx/run: free ports, readiness probes, parsing of wrk and
+h2load output, and the side-by-side report (tables on stdout, JSON in results/latest.json).
+
+Standard library only. Subcommands:
+
+  ports N                      print N free TCP ports on 127.0.0.1
+  probe URL [--h2] [--bytes N] GET URL (TLS unverified) until it answers 200 with N body bytes
+  wrk-result FILE              turn wrk's stdout (with report.lua's JSON line) into a result
+  h2load-result FILE LOG       the same for h2load's stdout and its --log-file
+  report RUNS META OUT         print the tables and write OUT (JSON) from the runs file
+"""
+
+import datetime
+import http.client
+import json
+import math
+import re
+import socket
+import ssl
+import sys
+import time
+
+
+def fail(message):
+    print(f"helper.py: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+# ---------------------------------------------------------------------------- ports and probes
+
+
+def cmd_ports(count):
+    sockets = []
+    for _ in range(int(count)):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        sockets.append(sock)
+    print(" ".join(str(s.getsockname()[1]) for s in sockets))
+    for sock in sockets:
+        sock.close()
+
+
+def cmd_probe(args):
+    url = args[0]
+    want_h2 = "--h2" in args
+    want_bytes = None
+    if "--bytes" in args:
+        want_bytes = int(args[args.index("--bytes") + 1])
+    timeout = 10.0
+    if "--timeout" in args:
+        timeout = float(args[args.index("--timeout") + 1])
+    match = re.match(r"(https?)://([^/:]+):(\d+)(/.*)", url)
+    if not match:
+        fail(f"cannot parse URL {url}")
+    scheme, host, port, path = match.group(1), match.group(2), int(match.group(3)), match.group(4)
+    deadline = time.monotonic() + timeout
+    last = "no attempt"
+    while time.monotonic() < deadline:
+        try:
+            if want_h2:
+                # Only the ALPN negotiation is checked; h2load exercises the protocol itself.
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                context.set_alpn_protocols(["h2", "http/1.1"])
+                with socket.create_connection((host, port), timeout=2) as raw:
+                    with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                        chosen = tls.selected_alpn_protocol()
+                if chosen != "h2":
+                    fail(f"{url}: TLS ALPN chose {chosen!r}, not 'h2'")
+                return
+            if scheme == "https":
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                conn = http.client.HTTPSConnection(host, port, timeout=2, context=context)
+            else:
+                conn = http.client.HTTPConnection(host, port, timeout=2)
+            conn.request("GET", path, headers={"Host": "localhost"})
+            response = conn.getresponse()
+            body = response.read()
+            conn.close()
+            if response.status != 200:
+                last = f"status {response.status}, body {body[:200]!r}"
+            elif want_bytes is not None and len(body) != want_bytes:
+                last = f"body of {len(body)} bytes, expected {want_bytes}"
+            else:
+                return
+        except (OSError, http.client.HTTPException) as err:
+            last = f"{type(err).__name__}: {err}"
+        time.sleep(0.1)
+    fail(f"{url} did not answer correctly within {timeout:.0f}s (last: {last})")
+
+
+# ---------------------------------------------------------------------------- tool output parsing
+
+
+def cmd_wrk_result(path):
+    text = open(path, encoding="utf-8", errors="replace").read()
+    line = next((l for l in text.splitlines() if l.startswith("WRKJSON ")), None)
+    if line is None:
+        fail(f"no result line from report.lua in wrk's output {path}:\n{text[-2000:]}")
+    raw = json.loads(line[len("WRKJSON "):])
+    duration_s = raw["duration_us"] / 1e6
+    errors = raw["errors"]
+    result = {
+        "requests": raw["requests"],
+        "duration_s": duration_s,
+        "rps": raw["requests"] / duration_s if duration_s else 0.0,
+        "p50_ms": raw["p50_us"] / 1000.0,
+        "p99_ms": raw["p99_us"] / 1000.0,
+        "bytes": raw["bytes"],
+        "socket_errors": errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
+        "non_2xx": errors["status"],
+        "error_detail": errors,
+    }
+    print(json.dumps(result))
+
+
+def percentile(sorted_values, fraction):
+    if not sorted_values:
+        return float("nan")
+    index = max(0, math.ceil(fraction * len(sorted_values)) - 1)
+    return sorted_values[index]
+
+
+def cmd_h2load_result(path, log_path):
+    text = open(path, encoding="utf-8", errors="replace").read()
+    finished = re.search(r"finished in ([\d.]+)(m?s), ([\d.]+) req/s", text)
+    counts = re.search(
+        r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+        r"(\d+) errored, (\d+) timeout",
+        text,
+    )
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
+    if not (finished and counts and codes):
+        fail(f"cannot read h2load's summary in {path}:\n{text[-2000:]}")
+    seconds = float(finished.group(1)) / (1000.0 if finished.group(2) == "ms" else 1.0)
+    total, started, done, succeeded, failed, errored, timeout = map(int, counts.groups())
+    c2xx, c3xx, c4xx, c5xx = map(int, codes.groups())
+    durations = []
+    with open(log_path, encoding="utf-8", errors="replace") as log:
+        for row in log:
+            fields = row.split("\t")
+            if len(fields) >= 3 and fields[1].strip().isdigit():
+                durations.append(int(fields[2]))
+    durations.sort()
+    result = {
+        "requests": succeeded,
+        "duration_s": seconds,
+        "rps": succeeded / seconds if seconds else 0.0,
+        "p50_ms": percentile(durations, 0.50) / 1000.0,
+        "p99_ms": percentile(durations, 0.99) / 1000.0,
+        "latency_samples": len(durations),
+        "socket_errors": errored + timeout,
+        "non_2xx": c3xx + c4xx + c5xx,
+        "error_detail": {
+            "total": total, "started": started, "done": done, "succeeded": succeeded,
+            "failed": failed, "errored": errored, "timeout": timeout,
+            "3xx": c3xx, "4xx": c4xx, "5xx": c5xx,
+        },
+    }
+    print(json.dumps(result))
+
+
+# ---------------------------------------------------------------------------- report
+
+PROXIES = ("nginx", "voltfleet")
+# (label, key, format, goal direction): direction +1 means higher is better, -1 lower is better.
+ROWS = [
+    ("req/s", "rps", "{:,.0f}"),
+    ("p50 latency (ms)", "p50_ms", "{:.2f}"),
+    ("p99 latency (ms)", "p99_ms", "{:.2f}"),
+    ("CPU s / 100k req", "cpu_s_per_100k", "{:.2f}"),
+    ("peak RSS (MB)", "peak_rss_mb", "{:.1f}"),
+    ("socket errors", "socket_errors", "{:,d}"),
+    ("non-2xx responses", "non_2xx", "{:,d}"),
+]
+P99_TOLERANCE = 1.05  # p99 counts as "no worse" within 5 % (run-to-run noise on a shared box)
+
+
+def ratio(v, n):
+    if v is None or n is None:
+        return None
+    if isinstance(v, float) and math.isnan(v) or isinstance(n, float) and math.isnan(n):
+        return None
+    if n == 0:
+        return None if v else 1.0
+    return v / n
+
+
+def fmt(template, value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return template.format(value)
+
+
+def goal(scenario):
+    n, v = scenario["nginx"], scenario["voltfleet"]
+    if "failure" in n or "failure" in v:
+        return {"met": False, "reason": "a run failed; see its message above"}
+    rps = ratio(v["rps"], n["rps"])
+    cpu = ratio(v["cpu_s_per_100k"], n["cpu_s_per_100k"])
+    p99 = ratio(v["p99_ms"], n["p99_ms"])
+    checks = {
+        "more_rps": rps is not None and rps > 1.0,
+        "less_cpu_per_request": cpu is not None and cpu < 1.0,
+        "p99_no_worse": p99 is not None and p99 <= P99_TOLERANCE,
+        "no_more_errors": (v["socket_errors"] + v["non_2xx"]) <= (n["socket_errors"] + n["non_2xx"]),
+    }
+    parts = [
+        f"req/s {'higher' if checks['more_rps'] else 'NOT higher'} ({fmt('{:.2f}', rps)}x)",
+        f"CPU/request {'lower' if checks['less_cpu_per_request'] else 'NOT lower'} "
+        f"({fmt('{:.2f}', cpu)}x)",
+        f"p99 {'no worse' if checks['p99_no_worse'] else 'WORSE'} ({fmt('{:.2f}', p99)}x)",
+    ]
+    if not checks["no_more_errors"]:
+        parts.append(
+            f"MORE ERRORS ({v['socket_errors'] + v['non_2xx']} vs "
+            f"{n['socket_errors'] + n['non_2xx']})"
+        )
+    met = all(checks.values())
+    return {"met": met, **checks, "ratios": {"rps": rps, "cpu": cpu, "p99": p99},
+            "reason": ", ".join(parts)}
+
+
+def print_table(scenario):
+    n, v = scenario["nginx"], scenario["voltfleet"]
+    title = f"({scenario['id']}) {scenario['title']}"
+    print(title)
+    print(f"    {scenario['command']}")
+    print("    " + "-" * 66)
+    print(f"    {'':<20}{'nginx':>15}{'voltfleet-proxy':>18}{'ratio v/n':>13}")
+    print("    " + "-" * 66)
+    for label, key, template in ROWS:
+        nv, vv = n.get(key), v.get(key)
+        r = ratio(vv, nv) if key not in ("socket_errors", "non_2xx") else None
+        print(f"    {label:<20}{fmt(template, nv):>15}{fmt(template, vv):>18}"
+              f"{fmt('{:.2f}', r):>13}")
+    print("    " + "-" * 66)
+    for who, run in (("nginx", n), ("voltfleet-proxy", v)):
+        if "failure" in run:
+            print(f"    {who} FAILED: {run['failure']}")
+    g = scenario["goal"]
+    print(f"    goal {'MET' if g['met'] else 'NOT MET'}: {g['reason']}")
+    print()
+
+
+def clean(value):
+    """NaN and infinities become null, so the file is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+
+def cmd_report(runs_path, meta_path, out_path):
+    meta = json.load(open(meta_path, encoding="utf-8"))
+    runs = [json.loads(l) for l in open(runs_path, encoding="utf-8") if l.strip()]
+    scenarios = []
+    for definition in meta["scenarios"]:
+        entry = dict(definition)
+        for proxy in PROXIES:
+            found = [r for r in runs if r["scenario"] == definition["id"] and r["proxy"] == proxy]
+            entry[proxy] = found[-1]["result"] if found else {"failure": "not run"}
+        if "failure" not in entry["nginx"] and "failure" not in entry["voltfleet"]:
+            entry["ratio"] = {key: ratio(entry["voltfleet"].get(key), entry["nginx"].get(key))
+                              for _, key, _ in ROWS[:5]}
+        entry["goal"] = goal(entry)
+        scenarios.append(entry)
+
+    print()
+    print("=" * 70)
+    print(f"voltfleet-proxy vs NGINX — {meta['params']['duration_s']} s per run, "
+          f"{meta['params']['warmup_s']} s warm-up, {meta['host']['cpus']} CPUs shared by "
+          f"proxy, origin and load generator")
+    print(f"nginx {meta['host']['nginx_version']} (worker_processes 1) | "
+          f"{meta['host']['voltfleet_version']} (threads = 1) | origin: nginx, 1 worker")
+    print("=" * 70)
+    print()
+    for scenario in scenarios:
+        print_table(scenario)
+    print("Summary (goal: more req/s, less CPU per request, p99 no worse than nginx "
+          f"within {round((P99_TOLERANCE - 1) * 100)} %, no more errors):")
+    for scenario in scenarios:
+        g = scenario["goal"]
+        print(f"  ({scenario['id']}) {scenario['short']:<28} {'MET    ' if g['met'] else 'NOT MET'}"
+              f"  {g['reason']}")
+    met = sum(1 for s in scenarios if s["goal"]["met"])
+    print(f"  {met} of {len(scenarios)} scenarios met the goal.")
+
+    document = {
+        "generated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "host": meta["host"],
+        "params": meta["params"],
+        "scenarios": scenarios,
+    }
+    with open(out_path, "w", encoding="utf-8") as out:
+        json.dump(clean(document), out, indent=2, allow_nan=False, default=str)
+        out.write("\n")
+    print(f"\nJSON: {out_path}")
+
+
+def main():
+    args = sys.argv[1:]
+    if not args:
+        fail(__doc__)
+    command, rest = args[0], args[1:]
+    if command == "ports":
+        cmd_ports(rest[0])
+    elif command == "probe":
+        cmd_probe(rest)
+    elif command == "wrk-result":
+        cmd_wrk_result(rest[0])
+    elif command == "h2load-result":
+        cmd_h2load_result(rest[0], rest[1])
+    elif command == "report":
+        cmd_report(rest[0], rest[1], rest[2])
+    else:
+        fail(f"unknown command {command}\n{__doc__}")
+
+
+if __name__ == "__main__":
+    main()
