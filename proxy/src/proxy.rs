@@ -41,7 +41,7 @@ pub struct PoolEntry {
 #[derive(Debug)]
 pub struct Runtime {
     pub router: Router,
-    pub pools: HashMap<String, PoolEntry>,
+    pub pools: HashMap<String, Arc<PoolEntry>>,
     pub static_sites: StaticSites,
 }
 
@@ -53,10 +53,10 @@ impl Runtime {
                 .upstreams
                 .iter()
                 .map(|(name, upstream)| {
-                    let entry = PoolEntry {
+                    let entry = Arc::new(PoolEntry {
                         pool: Arc::new(Pool::new(upstream)),
                         config: upstream.clone(),
-                    };
+                    });
                     (name.clone(), entry)
                 })
                 .collect(),
@@ -117,11 +117,53 @@ impl EdgeProxy {
         }
     }
 
-    fn pool<'a>(&self, ctx: &'a RequestCtx) -> Option<&'a PoolEntry> {
+    /// The pool of the request's route (cheap to clone: phases keep it across `ctx` updates).
+    fn pool(&self, ctx: &RequestCtx) -> Option<Arc<PoolEntry>> {
         match &ctx.route.as_ref()?.target {
-            RouteTarget::Upstream(name) => ctx.runtime.as_ref()?.pools.get(name),
+            RouteTarget::Upstream(name) => ctx.runtime.as_ref()?.pools.get(name).cloned(),
             RouteTarget::Static(_) => None,
         }
+    }
+
+    /// Who is asking, as far as it can be believed, and under which request id.
+    fn identify_client(&self, session: &Session, ctx: &mut RequestCtx) {
+        let socket_peer = session
+            .client_addr()
+            .and_then(|address| address.as_inet())
+            .map(|address| address.ip());
+        let trusted = &self.listener.trusted_proxies;
+        ctx.socket_peer = socket_peer;
+        ctx.peer_is_trusted = socket_peer.is_some_and(|ip| forwarded::is_trusted(ip, trusted));
+        ctx.client = socket_peer.map(|ip| {
+            forwarded::client_address(ip, header_str(session, "x-forwarded-for"), trusted)
+        });
+        ctx.request_id =
+            forwarded::request_id(header_str(session, "x-request-id"), ctx.peer_is_trusted);
+    }
+
+    /// Answers requests over the limits or with ambiguous framing; true when answered.
+    async fn refuse_malformed(&self, session: &mut Session, ctx: &RequestCtx) -> Result<bool> {
+        let raw_header = session
+            .as_downstream()
+            .as_http1()
+            .map(|h1| h1.get_headers_raw_bytes());
+        if let Some(status) = limits::check_request(session, raw_header.as_deref(), &self.limits) {
+            let body = if status == 431 {
+                "Request header fields too large.\n"
+            } else {
+                "The request is too large.\n"
+            };
+            respond::plain(session, status, body, &ctx.request_id).await?;
+            return Ok(true);
+        }
+        if let Some(problem) =
+            hygiene::framing_problem(&session.req_header().headers, raw_header.as_deref())
+        {
+            tracing::info!(client = ?ctx.client, problem, "Refused a request with ambiguous framing.");
+            respond::plain(session, 400, "Bad request.\n", &ctx.request_id).await?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     fn route_label(ctx: &RequestCtx) -> String {
@@ -197,37 +239,8 @@ impl ProxyHttp for EdgeProxy {
     /// Learns who the client is, answers redirects and unknown paths, and picks the route.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         self.metrics.requests_in_flight.inc();
-        let socket_peer = session
-            .client_addr()
-            .and_then(|address| address.as_inet())
-            .map(|address| address.ip());
-        let trusted = &self.listener.trusted_proxies;
-        ctx.socket_peer = socket_peer;
-        ctx.peer_is_trusted = socket_peer.is_some_and(|ip| forwarded::is_trusted(ip, trusted));
-        ctx.client = socket_peer.map(|ip| {
-            forwarded::client_address(ip, header_str(session, "x-forwarded-for"), trusted)
-        });
-        ctx.request_id =
-            forwarded::request_id(header_str(session, "x-request-id"), ctx.peer_is_trusted);
-
-        let raw_header = session
-            .as_downstream()
-            .as_http1()
-            .map(|h1| h1.get_headers_raw_bytes());
-        if let Some(status) = limits::check_request(session, raw_header.as_deref(), &self.limits) {
-            let body = if status == 431 {
-                "Request header fields too large.\n"
-            } else {
-                "The request is too large.\n"
-            };
-            respond::plain(session, status, body, &ctx.request_id).await?;
-            return Ok(true);
-        }
-        if let Some(problem) =
-            hygiene::framing_problem(&session.req_header().headers, raw_header.as_deref())
-        {
-            tracing::info!(client = ?ctx.client, problem, "Refused a request with ambiguous framing.");
-            respond::plain(session, 400, "Bad request.\n", &ctx.request_id).await?;
+        self.identify_client(session, ctx);
+        if self.refuse_malformed(session, ctx).await? {
             return Ok(true);
         }
         let host = request_host(session);
@@ -274,7 +287,7 @@ impl ProxyHttp for EdgeProxy {
         let Some(entry) = self.pool(ctx) else {
             return Error::e_explain(ErrorType::HTTPStatus(502), "the route's pool is missing");
         };
-        let (pool, config) = (entry.pool.clone(), entry.config.clone());
+        let (pool, config) = (&entry.pool, &entry.config);
         let key = match &config.balance {
             crate::config::Balance::Hash(key) => hash_key(key, session, ctx),
             _ => None,
@@ -294,7 +307,7 @@ impl ProxyHttp for EdgeProxy {
         ctx.upstream_started = Some(Instant::now());
         Ok(Box::new(peer_for(
             address,
-            &config,
+            config,
             ctx.route.as_deref(),
             session.is_upgrade_req(),
         )))
