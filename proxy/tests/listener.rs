@@ -98,6 +98,8 @@ async fn start_edge(proxy_protocol: bool, tls: Option<TlsConfig>) -> Edge {
         name: "test".to_string(),
         address: addr,
         proxy_protocol,
+        proxy_protocol_timeout: Duration::from_secs(5),
+        handshake_timeout: Duration::from_secs(30),
         trusted_proxies: Vec::new(),
         h2c: false,
         redirect_https_port: None,

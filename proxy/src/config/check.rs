@@ -363,6 +363,16 @@ impl Checker {
                 name,
                 address,
                 proxy_protocol: raw.proxy_protocol.unwrap_or(false),
+                proxy_protocol_timeout: self.duration(
+                    &format!("{at}.proxy_protocol_timeout"),
+                    raw.proxy_protocol_timeout,
+                    Duration::from_secs(5),
+                ),
+                handshake_timeout: self.duration(
+                    &format!("{at}.handshake_timeout"),
+                    raw.handshake_timeout,
+                    Duration::from_secs(30),
+                ),
                 trusted_proxies,
                 h2c: raw.h2c.unwrap_or(false),
                 redirect_https_port: raw.redirect_https_port,

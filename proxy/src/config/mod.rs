@@ -88,6 +88,12 @@ pub struct ListenerConfig {
     pub address: SocketAddr,
     /// Expect a PROXY protocol v1 or v2 header before anything else (behind an NLB).
     pub proxy_protocol: bool,
+    /// How long a connection may take to send its PROXY header. The NLB sends it with the first
+    /// packet, so anything slow is not the NLB.
+    pub proxy_protocol_timeout: Duration,
+    /// How long a TLS handshake may take: generous for chargers on 2G/3G links, still bounded
+    /// so idle sockets cannot pile up.
+    pub handshake_timeout: Duration,
     /// Peers whose X-Forwarded-For is believed (the ALB's subnets). Everyone else's is replaced.
     pub trusted_proxies: Vec<IpNet>,
     /// Accept HTTP/2 without TLS (prior knowledge).

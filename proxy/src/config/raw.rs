@@ -32,6 +32,8 @@ pub struct RawListener {
     pub name: Option<String>,
     pub address: String,
     pub proxy_protocol: Option<bool>,
+    pub proxy_protocol_timeout: Option<String>,
+    pub handshake_timeout: Option<String>,
     pub trusted_proxies: Option<Vec<String>>,
     pub h2c: Option<bool>,
     pub redirect_https_port: Option<u16>,

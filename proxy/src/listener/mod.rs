@@ -27,14 +27,6 @@ use proxy_protocol::ProxyHeaderError;
 pub use identity::{ClientIdentity, client_identity};
 pub use tls::{TlsSetupError, server_tls_config};
 
-/// How long a connection may take to send its PROXY protocol header. The NLB sends it with the
-/// connection's first packet, so anything slower is not the NLB.
-const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How long a TLS handshake may take: generous, for chargers on 2G/3G links signing with RSA
-/// keys, and still bounded, so that idle sockets cannot pile up.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// At shutdown, how long idle keep-alive connections are kept before being closed. A request
 /// arriving on one meanwhile is answered with `Connection: close`, so a busy client moves to
 /// the new process instead of racing a close (which it would see as a failed request).
@@ -49,6 +41,8 @@ pub struct EdgeApp<A> {
     proxy_protocol: bool,
     tls: Option<TlsAcceptor>,
     connections: Option<ConnectionGauges>,
+    proxy_protocol_timeout: Duration,
+    handshake_timeout: Duration,
 }
 
 /// Counters of the downstream connections of one listener.
@@ -80,6 +74,8 @@ impl<A: ServerApp + Send + Sync + 'static> EdgeApp<A> {
             inner,
             listener: listener.name.clone(),
             proxy_protocol: listener.proxy_protocol,
+            proxy_protocol_timeout: listener.proxy_protocol_timeout,
+            handshake_timeout: listener.handshake_timeout,
             tls: tls.map(TlsAcceptor::from),
             connections: None,
         }
@@ -94,7 +90,7 @@ impl<A: ServerApp + Send + Sync + 'static> EdgeApp<A> {
     /// The PROXY protocol and TLS layers; `None` when the connection is to be closed.
     async fn accept(&self, mut stream: Stream) -> Option<Stream> {
         if self.proxy_protocol {
-            match proxy_protocol::read_header(&mut stream, PROXY_HEADER_TIMEOUT).await {
+            match proxy_protocol::read_header(&mut stream, self.proxy_protocol_timeout).await {
                 Ok(Some(addresses)) => proxy_protocol::record(&mut stream, addresses),
                 Ok(None) => {}
                 Err(ProxyHeaderError::Closed) => {
@@ -120,7 +116,7 @@ impl<A: ServerApp + Send + Sync + 'static> EdgeApp<A> {
             return Some(stream);
         };
         let peer = peer(&stream);
-        match stream::handshake(acceptor, stream, TLS_HANDSHAKE_TIMEOUT).await {
+        match stream::handshake(acceptor, stream, self.handshake_timeout).await {
             Ok(tls) => {
                 tracing::debug!(
                     listener = %self.listener,
