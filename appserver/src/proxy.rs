@@ -24,6 +24,9 @@ const ROUTES: [(&str, ServiceName); 4] = [
 #[derive(Debug)]
 pub struct ProxyChild {
     child: Child,
+    /// Held open for the proxy's life: when this process dies, however it dies, the pipe
+    /// closes and the proxy stops (`--exit-with-stdin`).
+    _lifeline: tokio::process::ChildStdin,
     pub listen: SocketAddr,
 }
 
@@ -105,10 +108,15 @@ impl ProxyChild {
         let mut child = Command::new(binary)
             .arg("-c")
             .arg(&path)
-            .stdin(Stdio::null())
+            .arg("--exit-with-stdin")
+            .stdin(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
+        let lifeline = child
+            .stdin
+            .take()
+            .context("the proxy's standard input is piped")?;
         let admin = settings.up.proxy_admin_listen;
         for _ in 0..100 {
             if let Some(status) = child.try_wait()? {
@@ -120,6 +128,7 @@ impl ProxyChild {
             if tokio::net::TcpStream::connect(admin).await.is_ok() {
                 return Ok(ProxyChild {
                     child,
+                    _lifeline: lifeline,
                     listen: settings.up.proxy_listen,
                 });
             }

@@ -24,6 +24,10 @@ struct Cli {
     /// Take over the listening sockets of a running proxy (graceful binary upgrade).
     #[arg(short, long)]
     upgrade: bool,
+    /// Stop gracefully when standard input closes: for a parent process (`voltfleet up`) whose
+    /// death, even by SIGKILL, must not leave the proxy running.
+    #[arg(long)]
+    exit_with_stdin: bool,
 }
 
 fn main() -> ExitCode {
@@ -43,6 +47,9 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    if cli.exit_with_stdin {
+        stop_when_stdin_closes();
+    }
     match voltfleet_proxy::server::build(config, &cli.config, cli.upgrade) {
         Ok(server) => server.run_forever(),
         Err(err) => {
@@ -50,6 +57,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Sends this process SIGTERM (Pingora's graceful stop) once standard input reaches its end.
+fn stop_when_stdin_closes() {
+    std::thread::spawn(|| {
+        let mut sink = [0u8; 256];
+        let mut stdin = std::io::stdin().lock();
+        while let Ok(read) = std::io::Read::read(&mut stdin, &mut sink) {
+            if read == 0 {
+                break;
+            }
+        }
+        tracing::info!("Standard input closed: the parent is gone; stopping.");
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::TERM);
+    });
 }
 
 /// JSON lines on standard error unless it is a terminal; `RUST_LOG` sets the level.

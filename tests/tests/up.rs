@@ -173,3 +173,22 @@ async fn a_taken_port_stops_up_before_anything_serves() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn the_proxy_does_not_outlive_a_killed_up() -> anyhow::Result<()> {
+    let data_dir = tempfile::tempdir()?;
+    let (running, _) = start_up(data_dir.path()).await?;
+    let proxy = running.proxy_admin_url("/healthz");
+    assert_eq!(get(&proxy).await?.0, 200);
+    let (status, _) = running.stop_with("KILL").await?;
+    assert!(!status.success());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while get(&proxy).await.is_ok() {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "voltfleet-proxy still runs after its parent was killed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
