@@ -5,7 +5,9 @@ h2load output, and the side-by-side report (tables on stdout, JSON in results/la
 Standard library only. Subcommands:
 
   ports N                      print N free TCP ports on 127.0.0.1
-  probe URL [--h2] [--bytes N] GET URL (TLS unverified) until it answers 200 with N body bytes
+  probe URL [--h2] [--bytes N] [--pid PID]
+                               GET URL (TLS unverified) until it answers 200 with N body bytes;
+                               with --h2 only check that TLS ALPN selects h2; give up if PID exits
   wrk-result FILE              turn wrk's stdout (with report.lua's JSON line) into a result
   h2load-result FILE LOG       the same for h2load's stdout and its --log-file
   report RUNS META OUT         print the tables and write OUT (JSON) from the runs file
@@ -15,6 +17,7 @@ import datetime
 import http.client
 import json
 import math
+import os
 import re
 import socket
 import ssl
@@ -54,9 +57,15 @@ def cmd_probe(args):
     if not match:
         fail(f"cannot parse URL {url}")
     scheme, host, port, path = match.group(1), match.group(2), int(match.group(3)), match.group(4)
+    pid = None
+    if "--pid" in args:
+        pid = int(args[args.index("--pid") + 1])
     deadline = time.monotonic() + timeout
     last = "no attempt"
     while time.monotonic() < deadline:
+        if pid is not None and not os.path.exists(f"/proc/{pid}"):
+            tried = "" if last == "no attempt" else f" (last: {last})"
+            fail(f"the process (pid {pid}) exited before it answered {url}{tried}")
         try:
             if want_h2:
                 # Only the ALPN negotiation is checked; h2load exercises the protocol itself.
@@ -275,9 +284,12 @@ def cmd_report(runs_path, meta_path, out_path):
 
     print()
     print("=" * 70)
+    sharing = ("proxy pinned to CPU 0, origin and load generator on the others"
+               if meta["params"].get("pinned")
+               else "shared by proxy, origin and load generator")
     print(f"voltfleet-proxy vs NGINX — {meta['params']['duration_s']} s per run, "
-          f"{meta['params']['warmup_s']} s warm-up, {meta['host']['cpus']} CPUs shared by "
-          f"proxy, origin and load generator")
+          f"{meta['params']['warmup_s']} s warm-up, {meta['host']['cpus']} CPUs {sharing}")
+    print(f"load average before: {meta['host']['load_before']}")
     print(f"nginx {meta['host']['nginx_version']} (worker_processes 1) | "
           f"{meta['host']['voltfleet_version']} (threads = 1) | origin: nginx, 1 worker")
     print("=" * 70)

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -29,6 +30,7 @@ use crate::respond;
 use crate::routing::Router;
 use crate::static_files::StaticSites;
 use crate::upstream::{Pool, Selected};
+use crate::websocket::FrameTracker;
 
 /// A pool and its configuration.
 #[derive(Debug)]
@@ -87,34 +89,31 @@ pub struct RequestCtx {
     upstream_started: Option<Instant>,
     upstream_finished: Option<Instant>,
     websocket_open: bool,
+    websocket_frames: Option<FrameTracker>,
     body_bytes: u64,
 }
 
-/// The proxy of one listener; every listener's proxy shares the runtime and the metrics.
+/// What every listener's proxy shares.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub runtime: Arc<ArcSwap<Runtime>>,
+    pub metrics: ProxyMetrics,
+    pub access_log: Option<AccessLog>,
+    pub limits: Limits,
+    /// Set when the process starts draining (SIGTERM, or handing over to an upgrade).
+    pub draining: Arc<AtomicBool>,
+}
+
+/// The proxy of one listener.
 #[derive(Debug)]
 pub struct EdgeProxy {
     listener: ListenerConfig,
-    runtime: Arc<ArcSwap<Runtime>>,
-    metrics: ProxyMetrics,
-    access_log: Option<AccessLog>,
-    limits: Limits,
+    shared: Shared,
 }
 
 impl EdgeProxy {
-    pub fn new(
-        listener: ListenerConfig,
-        runtime: Arc<ArcSwap<Runtime>>,
-        metrics: ProxyMetrics,
-        access_log: Option<AccessLog>,
-        limits: Limits,
-    ) -> EdgeProxy {
-        EdgeProxy {
-            listener,
-            runtime,
-            metrics,
-            access_log,
-            limits,
-        }
+    pub fn new(listener: ListenerConfig, shared: Shared) -> EdgeProxy {
+        EdgeProxy { listener, shared }
     }
 
     /// The pool of the request's route (cheap to clone: phases keep it across `ctx` updates).
@@ -147,7 +146,9 @@ impl EdgeProxy {
             .as_downstream()
             .as_http1()
             .map(|h1| h1.get_headers_raw_bytes());
-        if let Some(status) = limits::check_request(session, raw_header.as_deref(), &self.limits) {
+        if let Some(status) =
+            limits::check_request(session, raw_header.as_deref(), &self.shared.limits)
+        {
             let body = if status == 431 {
                 "Request header fields too large.\n"
             } else {
@@ -232,13 +233,14 @@ impl ProxyHttp for EdgeProxy {
             upstream_started: None,
             upstream_finished: None,
             websocket_open: false,
+            websocket_frames: None,
             body_bytes: 0,
         }
     }
 
     /// Learns who the client is, answers redirects and unknown paths, and picks the route.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        self.metrics.requests_in_flight.inc();
+        self.shared.metrics.requests_in_flight.inc();
         self.identify_client(session, ctx);
         if self.refuse_malformed(session, ctx).await? {
             return Ok(true);
@@ -248,7 +250,7 @@ impl ProxyHttp for EdgeProxy {
             respond::redirect_to_https(session, host.as_deref(), port, &ctx.request_id).await?;
             return Ok(true);
         }
-        let runtime = self.runtime.load_full();
+        let runtime = self.shared.runtime.load_full();
         let route = runtime
             .router
             .route(host.as_deref(), session.req_header().uri.path())
@@ -296,7 +298,8 @@ impl ProxyHttp for EdgeProxy {
             .select(key.as_deref(), &ctx.tried)
             .map_err(|err| Error::explain(ErrorType::HTTPStatus(503), err.to_string()))?;
         if !ctx.tried.is_empty() {
-            self.metrics
+            self.shared
+                .metrics
                 .upstream_retries
                 .with_label_values(&[config.name.as_str()])
                 .inc();
@@ -378,15 +381,18 @@ impl ProxyHttp for EdgeProxy {
         response.insert_header("X-Request-Id", ctx.request_id.as_str())?;
         if response.status.as_u16() == 101 {
             let label = Self::route_label(ctx);
-            self.metrics
+            self.shared
+                .metrics
                 .websockets_total
                 .with_label_values(&[&label])
                 .inc();
-            self.metrics
+            self.shared
+                .metrics
                 .websockets_active
                 .with_label_values(&[&label])
                 .inc();
             ctx.websocket_open = true;
+            ctx.websocket_frames = Some(FrameTracker::default());
         }
         Ok(())
     }
@@ -400,7 +406,21 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.body_bytes += body.as_ref().map_or(0, |chunk| chunk.len() as u64);
-        limits::check_body(ctx.body_bytes, &self.limits)
+        limits::check_body(ctx.body_bytes, &self.shared.limits)
+    }
+
+    /// Follows an upgraded connection's frames so that a draining proxy can close it cleanly.
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<std::time::Duration>> {
+        if let Some(frames) = ctx.websocket_frames.as_mut() {
+            frames.filter(body, self.shared.draining.load(Ordering::Relaxed));
+        }
+        Ok(None)
     }
 
     /// A peer that refused the connection is reported and the request tries another one.
@@ -464,7 +484,7 @@ impl ProxyHttp for EdgeProxy {
 
     /// Records the request: passive health, metrics and the access log.
     async fn logging(&self, session: &mut Session, _error: Option<&Error>, ctx: &mut RequestCtx) {
-        self.metrics.requests_in_flight.dec();
+        self.shared.metrics.requests_in_flight.dec();
         let status = session
             .response_written()
             .map_or(0, |response| response.status.as_u16());
@@ -472,7 +492,8 @@ impl ProxyHttp for EdgeProxy {
         drop(ctx.current.take());
         let label = Self::route_label(ctx);
         if ctx.websocket_open {
-            self.metrics
+            self.shared
+                .metrics
                 .websockets_active
                 .with_label_values(&[&label])
                 .dec();
@@ -485,11 +506,13 @@ impl ProxyHttp for EdgeProxy {
             400..=499 => "4xx",
             _ => "5xx",
         };
-        self.metrics
+        self.shared
+            .metrics
             .requests
             .with_label_values(&[self.listener.name.as_str(), &label, status_class])
             .inc();
-        self.metrics
+        self.shared
+            .metrics
             .request_duration
             .with_label_values(&[&label])
             .observe(ctx.started.elapsed().as_secs_f64());
@@ -497,12 +520,13 @@ impl ProxyHttp for EdgeProxy {
             .upstream_started
             .map(|started| ctx.upstream_finished.unwrap_or_else(Instant::now) - started);
         if let (Some(upstream_time), Some(entry)) = (upstream_time, self.pool(ctx)) {
-            self.metrics
+            self.shared
+                .metrics
                 .upstream_duration
                 .with_label_values(&[entry.config.name.as_str()])
                 .observe(upstream_time.as_secs_f64());
         }
-        if let Some(log) = &self.access_log {
+        if let Some(log) = &self.shared.access_log {
             log.write(&AccessRecord::new(
                 session,
                 ctx.client,

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
@@ -18,7 +19,7 @@ use crate::admin::AdminApp;
 use crate::config::{ListenerConfig, ProxyConfig};
 use crate::listener::{EdgeApp, server_tls_config};
 use crate::metrics::ProxyMetrics;
-use crate::proxy::{EdgeProxy, Runtime};
+use crate::proxy::{EdgeProxy, Runtime, Shared};
 
 /// Builds the server; `run_forever` on the result owns the process from then on.
 pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::Result<Server> {
@@ -40,7 +41,13 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
 
     let runtime = Arc::new(ArcSwap::from_pointee(Runtime::new(&config)));
     let metrics = ProxyMetrics::new();
-    let access_log = config.server.access_log.then_some(AccessLog);
+    let shared = Shared {
+        runtime: runtime.clone(),
+        metrics: metrics.clone(),
+        access_log: config.server.access_log.then_some(AccessLog),
+        limits: config.server.limits,
+        draining: Arc::new(AtomicBool::new(false)),
+    };
 
     for listener in &config.listeners {
         let tls = match &listener.tls {
@@ -52,13 +59,7 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
         };
         let mut proxy = pingora::proxy::http_proxy(
             &shared_conf,
-            EdgeProxy::new(
-                listener.clone(),
-                runtime.clone(),
-                metrics.clone(),
-                access_log.clone(),
-                config.server.limits,
-            ),
+            EdgeProxy::new(listener.clone(), shared.clone()),
         );
         let mut options = HttpServerOptions::default();
         options.h2c = listener.h2c;
@@ -84,6 +85,7 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
             config_path: config_path.to_path_buf(),
             listeners: config.listeners.clone(),
             current: std::sync::Mutex::new(config.clone()),
+            draining: shared.draining.clone(),
         },
     ));
     Ok(server)
@@ -98,6 +100,7 @@ struct Supervisor {
     listeners: Vec<ListenerConfig>,
     /// The configuration the runtime was built from, with peer names resolved.
     current: std::sync::Mutex<ProxyConfig>,
+    draining: Arc<AtomicBool>,
 }
 
 #[async_trait]
@@ -128,6 +131,7 @@ impl BackgroundService for Supervisor {
             };
             let swapped = tokio::select! {
                 _ = shutdown.changed() => {
+                    self.draining.store(true, Ordering::Relaxed);
                     checks.stop();
                     return;
                 }

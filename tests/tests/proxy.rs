@@ -622,3 +622,29 @@ async fn the_example_configurations_are_valid() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_draining_proxy_closes_websockets_with_going_away() -> anyhow::Result<()> {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let ocpp = TestUpstream::start("ocpp-node").await?;
+    let proxy = ProxyProcess::start(&format!(
+        "[[listeners]]\naddress = \"{{LISTEN}}\"\n[upstreams.ocpp]\npeers = [{{ address = \"{}\" }}]\n[[routes]]\npath = \"/ws\"\nupstream = \"ocpp\"\n",
+        ocpp.address
+    ))
+    .await?;
+    let (mut socket, _) = tokio_tungstenite::connect_async(proxy.ws_url("/ws")).await?;
+    let _greeting = socket.next().await.transpose()?;
+    proxy.signal("TERM").await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The next frame from the upstream is followed by a close frame from the proxy.
+    socket.send(Message::Text("still there?".into())).await?;
+    assert_eq!(
+        socket.next().await.transpose()?,
+        Some(Message::Text("still there?".into()))
+    );
+    match socket.next().await.transpose()? {
+        Some(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::Away),
+        other => anyhow::bail!("expected a close frame with 1001, got {other:?}"),
+    }
+    Ok(())
+}
