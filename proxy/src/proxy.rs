@@ -84,6 +84,8 @@ pub struct RequestCtx {
     socket_peer: Option<IpAddr>,
     client: Option<IpAddr>,
     request_id: String,
+    /// The Host header or HTTP/2 authority, read once.
+    host: Option<String>,
     tried: Vec<SocketAddr>,
     current: Option<Selected>,
     upstream_started: Option<Instant>,
@@ -167,15 +169,10 @@ impl EdgeProxy {
         Ok(false)
     }
 
-    fn route_label(ctx: &RequestCtx) -> String {
-        match &ctx.route {
-            Some(route) => format!(
-                "{}{}",
-                route.host.as_deref().unwrap_or("*"),
-                route.path_prefix
-            ),
-            None => "none".to_string(),
-        }
+    fn route_label(ctx: &RequestCtx) -> &str {
+        ctx.route
+            .as_ref()
+            .map_or("none", |route| route.label.as_str())
     }
 }
 
@@ -228,6 +225,7 @@ impl ProxyHttp for EdgeProxy {
             socket_peer: None,
             client: None,
             request_id: String::new(),
+            host: None,
             tried: Vec::new(),
             current: None,
             upstream_started: None,
@@ -245,7 +243,8 @@ impl ProxyHttp for EdgeProxy {
         if self.refuse_malformed(session, ctx).await? {
             return Ok(true);
         }
-        let host = request_host(session);
+        ctx.host = request_host(session);
+        let host = ctx.host.clone();
         if let Some(port) = self.listener.redirect_https_port {
             respond::redirect_to_https(session, host.as_deref(), port, &ctx.request_id).await?;
             return Ok(true);
@@ -338,7 +337,7 @@ impl ProxyHttp for EdgeProxy {
         )
         .to_string();
         request.insert_header("X-Forwarded-Proto", proto)?;
-        if let Some(host) = request_host(session) {
+        if let Some(host) = ctx.host.clone() {
             request.insert_header("X-Forwarded-Host", host)?;
         }
         request.insert_header("X-Request-Id", ctx.request_id.as_str())?;
@@ -381,16 +380,9 @@ impl ProxyHttp for EdgeProxy {
         response.insert_header("X-Request-Id", ctx.request_id.as_str())?;
         if response.status.as_u16() == 101 {
             let label = Self::route_label(ctx);
-            self.shared
-                .metrics
-                .websockets_total
-                .with_label_values(&[&label])
-                .inc();
-            self.shared
-                .metrics
-                .websockets_active
-                .with_label_values(&[&label])
-                .inc();
+            let metrics = &self.shared.metrics;
+            metrics.websockets_total.with_label_values(&[label]).inc();
+            metrics.websockets_active.with_label_values(&[label]).inc();
             ctx.websocket_open = true;
             ctx.websocket_frames = Some(FrameTracker::default());
         }
@@ -492,11 +484,8 @@ impl ProxyHttp for EdgeProxy {
         drop(ctx.current.take());
         let label = Self::route_label(ctx);
         if ctx.websocket_open {
-            self.shared
-                .metrics
-                .websockets_active
-                .with_label_values(&[&label])
-                .dec();
+            let active = &self.shared.metrics.websockets_active;
+            active.with_label_values(&[label]).dec();
         }
         let status_class = match status {
             0 => "none",
@@ -509,12 +498,12 @@ impl ProxyHttp for EdgeProxy {
         self.shared
             .metrics
             .requests
-            .with_label_values(&[self.listener.name.as_str(), &label, status_class])
+            .with_label_values(&[self.listener.name.as_str(), label, status_class])
             .inc();
         self.shared
             .metrics
             .request_duration
-            .with_label_values(&[&label])
+            .with_label_values(&[label])
             .observe(ctx.started.elapsed().as_secs_f64());
         let upstream_time = ctx
             .upstream_started
@@ -535,7 +524,7 @@ impl ProxyHttp for EdgeProxy {
                 ctx.tried.last().copied(),
                 upstream_time,
                 ctx.started.elapsed(),
-                &label,
+                label,
             ));
         }
     }

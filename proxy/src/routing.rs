@@ -70,6 +70,7 @@ mod tests {
         RouteConfig {
             host: host.map(str::to_string),
             path_prefix: prefix.to_string(),
+            label: prefix.to_string(),
             target: RouteTarget::Upstream(upstream.to_string()),
             websocket_idle_timeout: Duration::from_secs(60),
             set_request_headers: Vec::new(),

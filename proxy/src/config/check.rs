@@ -775,11 +775,13 @@ impl Checker {
             &format!("{at}.set_response_headers"),
             raw.set_response_headers,
         );
+        let host = raw
+            .host
+            .filter(|host| host != "*")
+            .map(|host| host.to_ascii_lowercase());
         Some(RouteConfig {
-            host: raw
-                .host
-                .filter(|host| host != "*")
-                .map(|host| host.to_ascii_lowercase()),
+            label: format!("{}{}", host.as_deref().unwrap_or("*"), raw.path),
+            host,
             path_prefix: raw.path,
             target,
             websocket_idle_timeout: self.duration(

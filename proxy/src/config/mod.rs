@@ -209,6 +209,8 @@ pub struct RouteConfig {
     /// `None` matches every host.
     pub host: Option<String>,
     pub path_prefix: String,
+    /// `host` (or `*`) and prefix: the route's name in metrics and logs.
+    pub label: String,
     pub target: RouteTarget,
     /// An upgraded (WebSocket) connection without traffic for this long is closed.
     pub websocket_idle_timeout: Duration,
