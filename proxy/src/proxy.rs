@@ -441,7 +441,9 @@ impl ProxyHttp for EdgeProxy {
         _client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context("upstream failed while proxying");
-        let Some(entry) = self.pool(ctx) else {
+        // A client that hung up is no fault of the peer, and there is no one left to answer.
+        let upstream_at_fault = e.esource() == &ErrorSource::Upstream;
+        let (Some(entry), true) = (self.pool(ctx), upstream_at_fault) else {
             e.set_retry(false);
             return e;
         };

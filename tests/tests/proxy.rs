@@ -648,3 +648,46 @@ async fn a_draining_proxy_closes_websockets_with_going_away() -> anyhow::Result<
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_client_hanging_up_does_not_count_against_the_peer() -> anyhow::Result<()> {
+    let (a, b) = (
+        TestUpstream::start("a").await?,
+        TestUpstream::start("b").await?,
+    );
+    let proxy = ProxyProcess::start(&format!(
+        "[[listeners]]\naddress = \"{{LISTEN}}\"\n[upstreams.app]\npeers = {}\nmax_fails = 1\nfail_timeout = \"30s\"\n[[routes]]\npath = \"/\"\nupstream = \"app\"\n",
+        peers(&[(&a, ""), (&b, "")])
+    ))
+    .await?;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()?;
+    for _ in 0..4 {
+        assert!(
+            impatient
+                .get(proxy.url("/slow?ms=1000"))
+                .send()
+                .await
+                .is_err()
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let counts = count_answers(&proxy.url("/"), 10).await?;
+    assert_eq!(
+        counts.get("a"),
+        Some(&5),
+        "both peers still serve: {counts:?}"
+    );
+    assert_eq!(
+        counts.get("b"),
+        Some(&5),
+        "both peers still serve: {counts:?}"
+    );
+    let metrics = get(&proxy.admin_url("/metrics")).await?.1;
+    assert!(
+        !metrics.contains("voltfleet_proxy_upstream_retries_total{upstream=\"app\"}"),
+        "nothing was retried:\n{metrics}"
+    );
+    Ok(())
+}
