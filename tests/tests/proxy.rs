@@ -635,18 +635,29 @@ async fn a_draining_proxy_closes_websockets_with_going_away() -> anyhow::Result<
     let (mut socket, _) = tokio_tungstenite::connect_async(proxy.ws_url("/ws")).await?;
     let _greeting = socket.next().await.transpose()?;
     proxy.signal("TERM").await?;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    // The next frame from the upstream is followed by a close frame from the proxy.
-    socket.send(Message::Text("still there?".into())).await?;
-    assert_eq!(
-        socket.next().await.transpose()?,
-        Some(Message::Text("still there?".into()))
-    );
-    match socket.next().await.transpose()? {
-        Some(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::Away),
-        other => anyhow::bail!("expected a close frame with 1001, got {other:?}"),
+    // Once the drain has begun, the upstream's next frame is followed by a close frame. The
+    // signal takes a moment to arrive, so keep the upstream talking until it does (bounded).
+    for attempt in 0..50 {
+        socket
+            .send(Message::Text(format!("still there? {attempt}").into()))
+            .await?;
+        assert_eq!(
+            socket.next().await.transpose()?,
+            Some(Message::Text(format!("still there? {attempt}").into()))
+        );
+        let next = tokio::time::timeout(Duration::from_millis(100), socket.next()).await;
+        match next {
+            Err(_) => continue,
+            Ok(frame) => match frame.transpose()? {
+                Some(Message::Close(Some(frame))) => {
+                    assert_eq!(frame.code, CloseCode::Away);
+                    return Ok(());
+                }
+                other => anyhow::bail!("expected a close frame with 1001, got {other:?}"),
+            },
+        }
     }
-    Ok(())
+    anyhow::bail!("the draining proxy never closed the WebSocket")
 }
 
 #[tokio::test]
