@@ -11,6 +11,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use voltfleet_proxy::config::ProxyConfig;
 
+/// Many short-lived allocations per request (headers, buffers, futures) spread over worker
+/// threads: mimalloc handles them with less contention and CPU than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The voltfleet edge proxy.
 #[derive(Debug, Parser)]
 #[command(name = "voltfleet-proxy", version, about)]
