@@ -12,18 +12,7 @@ pub async fn plain(
     body: &'static str,
     request_id: &str,
 ) -> Result<()> {
-    let mut response = ResponseHeader::build(status, Some(4))?;
-    response.insert_header("Content-Type", "text/plain; charset=utf-8")?;
-    response.insert_header("Content-Length", body.len().to_string())?;
-    response.insert_header("X-Request-Id", request_id)?;
-    response.insert_header("Cache-Control", "no-store")?;
-    session.set_keepalive(None);
-    session
-        .write_response_header(Box::new(response), false)
-        .await?;
-    session
-        .write_response_body(Some(Bytes::from_static(body.as_bytes())), true)
-        .await
+    text(session, status, body, request_id, None).await
 }
 
 /// The answer to a request that could not be proxied.
@@ -41,6 +30,17 @@ pub async fn error(
         504 => "The service did not answer in time.\n",
         _ => "The request failed.\n",
     };
+    text(session, status, body, request_id, retry_after).await
+}
+
+/// Writes a complete text response and ends the connection's keep-alive.
+async fn text(
+    session: &mut Session,
+    status: u16,
+    body: &'static str,
+    request_id: &str,
+    retry_after: Option<u64>,
+) -> Result<()> {
     let mut response = ResponseHeader::build(status, Some(5))?;
     response.insert_header("Content-Type", "text/plain; charset=utf-8")?;
     response.insert_header("Content-Length", body.len().to_string())?;

@@ -72,19 +72,7 @@ impl ProxyProcess {
             dir.path().join("proxy.toml"),
             Self::render(template, port, admin_port, dir.path()),
         )?;
-        let mut child = Command::new(binary("voltfleet-proxy")?)
-            .arg("-c")
-            .arg(dir.path().join("proxy.toml"))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("spawning voltfleet-proxy")?;
-        let output = Output::default();
-        collect_lines(child.stdout.take().context("piped")?, output.stdout.clone());
-        collect_lines(child.stderr.take().context("piped")?, output.stderr.clone());
+        let (child, output) = spawn(&[], &dir.path().join("proxy.toml"))?;
         let proxy = ProxyProcess {
             child,
             output,
@@ -100,20 +88,7 @@ impl ProxyProcess {
     /// Starts a second proxy with `--upgrade` on the same configuration, then sends SIGQUIT to
     /// this one so it hands over its listening sockets; returns the new process once it serves.
     pub async fn upgrade(&self) -> anyhow::Result<ProxyProcess> {
-        let mut child = Command::new(binary("voltfleet-proxy")?)
-            .arg("--upgrade")
-            .arg("-c")
-            .arg(self.config_path())
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("spawning the upgraded voltfleet-proxy")?;
-        let output = Output::default();
-        collect_lines(child.stdout.take().context("piped")?, output.stdout.clone());
-        collect_lines(child.stderr.take().context("piped")?, output.stderr.clone());
+        let (child, output) = spawn(&["--upgrade"], &self.config_path())?;
         let successor = ProxyProcess {
             child,
             output,
@@ -223,4 +198,23 @@ impl ProxyProcess {
             .context("the proxy did not stop")??;
         Ok(status)
     }
+}
+
+/// Starts `voltfleet-proxy ARGS -c CONFIG` with its output collected line by line.
+fn spawn(args: &[&str], config: &std::path::Path) -> anyhow::Result<(Child, Output)> {
+    let mut child = Command::new(binary("voltfleet-proxy")?)
+        .args(args)
+        .arg("-c")
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("spawning voltfleet-proxy")?;
+    let output = Output::default();
+    collect_lines(child.stdout.take().context("piped")?, output.stdout.clone());
+    collect_lines(child.stderr.take().context("piped")?, output.stderr.clone());
+    Ok((child, output))
 }
