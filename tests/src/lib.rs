@@ -353,9 +353,25 @@ impl Drop for PrivateRedis {
 }
 
 /// A port that was free a moment ago on 127.0.0.1.
+///
+/// Ports come from 20000–32767, below the kernel's ephemeral range, each handed out once per
+/// test process: a port the OS picked for "port 0" could be given to another socket (an
+/// upstream, a client) between this probe and the server's own bind.
 pub fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_768;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Spread test processes apart so two running at once rarely meet.
+    let start = (std::process::id() % 64) * 199;
+    for _ in 0..SPAN {
+        let offset = (start + NEXT.fetch_add(1, Ordering::SeqCst)) % SPAN;
+        let port = u16::try_from(FIRST + offset)?;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free port between {FIRST} and {}", FIRST + SPAN)
 }
 
 /// GETs `url` and returns the status and body.

@@ -73,7 +73,7 @@ impl ProxyProcess {
             Self::render(template, port, admin_port, dir.path()),
         )?;
         let (child, output) = spawn(&[], &dir.path().join("proxy.toml"))?;
-        let proxy = ProxyProcess {
+        let mut proxy = ProxyProcess {
             child,
             output,
             port,
@@ -89,7 +89,7 @@ impl ProxyProcess {
     /// this one so it hands over its listening sockets; returns the new process once it serves.
     pub async fn upgrade(&self) -> anyhow::Result<ProxyProcess> {
         let (child, output) = spawn(&["--upgrade"], &self.config_path())?;
-        let successor = ProxyProcess {
+        let mut successor = ProxyProcess {
             child,
             output,
             port: self.port,
@@ -121,9 +121,16 @@ impl ProxyProcess {
         Ok(status)
     }
 
-    async fn wait_until_listening(&self) -> anyhow::Result<()> {
+    async fn wait_until_listening(&mut self) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + PROCESS_DEADLINE;
         loop {
+            // Someone else answering on our port must not pass for our proxy.
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "voltfleet-proxy exited with {status}; stderr:\n{}",
+                    self.stderr()
+                );
+            }
             let admin = tokio::net::TcpStream::connect(("127.0.0.1", self.admin_port)).await;
             let http = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await;
             if admin.is_ok() && http.is_ok() {
