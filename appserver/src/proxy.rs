@@ -109,6 +109,8 @@ impl ProxyChild {
             .arg("-c")
             .arg(&path)
             .arg("--exit-with-stdin")
+            // Pingora's start-up chatter would bury the banner; warnings and errors still show.
+            .env("RUST_LOG", "warn")
             .stdin(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
