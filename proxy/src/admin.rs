@@ -1,5 +1,5 @@
 //! The admin listener (loopback by default): `/healthz`, `/readyz`, `/metrics` and `/status`.
-//! Later changes add purge and IP-set management here; it is never exposed to the internet.
+//! It is never exposed to the internet: operations such as purges and IP sets belong here too.
 
 use std::sync::Arc;
 
