@@ -92,12 +92,19 @@ impl ServeHttp for AdminApp {
         let path = session.req_header().uri.path().to_string();
         match path.as_str() {
             "/healthz" => reply(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
-            // Ready when every pool can take traffic: a web-tier instance whose app tier is
-            // unreachable should leave the load balancer rather than answer 503s.
+            // Not ready only when no pool can take traffic: this instance then serves nothing
+            // and the load balancer should send elsewhere. One pool down is the app tier's
+            // problem, which every instance shares: taking them all out would turn a partial
+            // outage into a total one, so that is reported as degraded, still 200.
             "/readyz" => {
                 let pools = self.pools();
-                let ready = pools.iter().all(|pool| pool.usable_peers > 0);
-                let body = serde_json::json!({ "ready": ready, "pools": pools });
+                let usable = pools.iter().filter(|pool| pool.usable_peers > 0).count();
+                let ready = pools.is_empty() || usable > 0;
+                let body = serde_json::json!({
+                    "ready": ready,
+                    "degraded": usable < pools.len(),
+                    "pools": pools,
+                });
                 let status = if ready {
                     StatusCode::OK
                 } else {
