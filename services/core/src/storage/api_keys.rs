@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 
-use super::error::is_foreign_key_violation;
 use super::time::Stamp;
 use super::{Database, Done, StorageError};
 
@@ -72,16 +71,15 @@ impl ApiKeys<'_> {
             .await
             .map(Done::from)
         });
-        match result {
-            Ok(done) => Ok(done.last_id),
-            Err(err) if is_foreign_key_violation(&err) => Err(StorageError::not_found(
+        result.map(|done| done.last_id).map_err(|err| {
+            self.db.fail_child(
+                err,
+                "API key",
+                format!("prefix `{}`", new.prefix),
                 "operator",
                 format!("id {}", new.operator_id.unwrap_or_default()),
-            )),
-            Err(err) => Err(self
-                .db
-                .fail(err, "API key", format!("prefix `{}`", new.prefix))),
-        }
+            )
+        })
     }
 
     /// The key with this prefix, revoked or not, if there is one.

@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Utc};
 
-use super::error::is_foreign_key_violation;
 use super::time::Stamp;
 use super::{Database, Done, StorageError, found_one};
 use crate::domain::{ChargePointId, ConnectorFormat, PowerType, RegistrationStatus};
@@ -137,18 +136,15 @@ impl ChargePoints<'_> {
             .await
             .map(Done::from)
         });
-        match result {
-            Ok(done) => Ok(done.last_id),
-            Err(err) if is_foreign_key_violation(&err) => Err(StorageError::not_found(
+        result.map(|done| done.last_id).map_err(|err| {
+            self.db.fail_child(
+                err,
+                "charge point",
+                format!("identity `{}`", new.identity),
                 "location",
                 format!("id {}", new.location_id.unwrap_or_default()),
-            )),
-            Err(err) => {
-                Err(self
-                    .db
-                    .fail(err, "charge point", format!("identity `{}`", new.identity)))
-            }
-        }
+            )
+        })
     }
 
     /// The charger with this id, or `NotFound`.
@@ -268,21 +264,18 @@ impl ChargePoints<'_> {
                 .await
                 .map(Done::from)
         });
-        match result {
-            Ok(done) => Ok(done.last_id),
-            Err(err) if is_foreign_key_violation(&err) => Err(StorageError::not_found(
-                "charge point",
-                format!("id {}", new.charge_point_id),
-            )),
-            Err(err) => Err(self.db.fail(
+        result.map(|done| done.last_id).map_err(|err| {
+            self.db.fail_child(
                 err,
                 "EVSE",
                 format!(
                     "number {} on charge point id {}",
                     new.evse_number, new.charge_point_id
                 ),
-            )),
-        }
+                "charge point",
+                format!("id {}", new.charge_point_id),
+            )
+        })
     }
 
     /// Records a status the charger reported for one EVSE (StatusNotification), adding the
@@ -324,18 +317,15 @@ impl ChargePoints<'_> {
             .await
             .map(Done::from),
         };
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_foreign_key_violation(&err) => Err(StorageError::not_found(
-                "charge point",
-                format!("id {charge_point_id}"),
-            )),
-            Err(err) => Err(self.db.fail(
+        result.map(|_| ()).map_err(|err| {
+            self.db.fail_child(
                 err,
                 "EVSE",
                 format!("number {evse_number} on charge point id {charge_point_id}"),
-            )),
-        }
+                "charge point",
+                format!("id {charge_point_id}"),
+            )
+        })
     }
 
     /// A charger's EVSEs, by number.
@@ -375,18 +365,15 @@ impl ChargePoints<'_> {
             .await
             .map(Done::from)
         });
-        match result {
-            Ok(done) => Ok(done.last_id),
-            Err(err) if is_foreign_key_violation(&err) => Err(StorageError::not_found(
-                "EVSE",
-                format!("id {}", new.evse_id),
-            )),
-            Err(err) => Err(self.db.fail(
+        result.map(|done| done.last_id).map_err(|err| {
+            self.db.fail_child(
                 err,
                 "connector",
                 format!("number {} on EVSE id {}", new.connector_number, new.evse_id),
-            )),
-        }
+                "EVSE",
+                format!("id {}", new.evse_id),
+            )
+        })
     }
 
     /// An EVSE's connectors, by number.

@@ -63,7 +63,7 @@ pub use transactions::{
     MeterValue, NewMeterValue, NewTransaction, StopTransaction, Transaction, Transactions,
 };
 
-use error::{is_connectivity, is_unique_violation};
+use error::{is_connectivity, is_foreign_key_violation, is_unique_violation};
 
 /// The file name of the embedded database inside `data_dir`.
 pub const SQLITE_FILE_NAME: &str = "voltfleet.db";
@@ -286,6 +286,22 @@ impl Database {
             self.backend_name(),
             key.into()
         ))
+    }
+
+    /// Like [`Database::fail`] for a row that refers to a parent: a foreign-key violation means
+    /// the parent does not exist, and is `NotFound` for it.
+    pub(crate) fn fail_child(
+        &self,
+        err: sqlx::Error,
+        entity: &'static str,
+        key: impl Into<String>,
+        parent: &'static str,
+        parent_key: impl Into<String>,
+    ) -> StorageError {
+        if is_foreign_key_violation(&err) {
+            return StorageError::not_found(parent, parent_key.into());
+        }
+        self.fail(err, entity, key)
     }
 
     fn fail_connectivity(&self, err: &sqlx::Error) -> StorageError {
