@@ -18,6 +18,32 @@ fn pool_and_route(upstream: &TestUpstream) -> String {
     )
 }
 
+/// A TLS listener with `certificates` (the first is the default) that verifies charger
+/// certificates as `client_auth` says, in front of `upstream`.
+fn tls_listener(
+    pki: &Pki,
+    certificates: &[&voltfleet_e2e::pki::ServerCertificate],
+    client_auth: &str,
+    upstream: &TestUpstream,
+) -> String {
+    let certificates: Vec<String> = certificates
+        .iter()
+        .map(|c| {
+            format!(
+                "{{ cert = \"{}\", key = \"{}\" }}",
+                c.cert.display(),
+                c.key.display()
+            )
+        })
+        .collect();
+    format!(
+        "[[listeners]]\naddress = \"{{LISTEN}}\"\n[listeners.tls]\ncertificates = [{}]\nclient_ca = \"{}\"\nclient_auth = \"{client_auth}\"\n{}",
+        certificates.join(", "),
+        pki.client_ca_file.display(),
+        pool_and_route(upstream)
+    )
+}
+
 /// Sends raw bytes and returns everything the proxy answered before closing (bounded).
 async fn raw_exchange(port: u16, request: &[u8]) -> anyhow::Result<String> {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
@@ -40,16 +66,7 @@ async fn tls_picks_the_certificate_by_sni_and_passes_the_charger_identity() -> a
     let pki = Pki::new()?;
     let www = pki.server_certificate("www", &["www.voltfleet.test"])?;
     let ocpp = pki.server_certificate("ocpp", &["ocpp.voltfleet.test"])?;
-    let proxy = ProxyProcess::start(&format!(
-        "[[listeners]]\naddress = \"{{LISTEN}}\"\n[listeners.tls]\ncertificates = [{{ cert = \"{}\", key = \"{}\" }}, {{ cert = \"{}\", key = \"{}\" }}]\nclient_ca = \"{}\"\nclient_auth = \"optional\"\n{}",
-        www.cert.display(),
-        www.key.display(),
-        ocpp.cert.display(),
-        ocpp.key.display(),
-        pki.client_ca_file.display(),
-        pool_and_route(&app)
-    ))
-    .await?;
+    let proxy = ProxyProcess::start(&tls_listener(&pki, &[&www, &ocpp], "optional", &app)).await?;
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], proxy.port));
     let names = ["www.voltfleet.test", "ocpp.voltfleet.test"];
     let peer_certificate = |response: &reqwest::Response| {
@@ -113,14 +130,7 @@ async fn required_client_certificates_refuse_anonymous_clients() -> anyhow::Resu
     let app = TestUpstream::start("app").await?;
     let pki = Pki::new()?;
     let ocpp = pki.server_certificate("ocpp", &["ocpp.voltfleet.test"])?;
-    let proxy = ProxyProcess::start(&format!(
-        "[[listeners]]\naddress = \"{{LISTEN}}\"\n[listeners.tls]\ncertificates = [{{ cert = \"{}\", key = \"{}\" }}]\nclient_ca = \"{}\"\nclient_auth = \"required\"\n{}",
-        ocpp.cert.display(),
-        ocpp.key.display(),
-        pki.client_ca_file.display(),
-        pool_and_route(&app)
-    ))
-    .await?;
+    let proxy = ProxyProcess::start(&tls_listener(&pki, &[&ocpp], "required", &app)).await?;
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], proxy.port));
     let url = format!("https://ocpp.voltfleet.test:{}/ocpp/CP-1", proxy.port);
     let anonymous = pki.client(&["ocpp.voltfleet.test"], address)?.build()?;
