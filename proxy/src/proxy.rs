@@ -337,7 +337,7 @@ impl ProxyHttp for EdgeProxy {
         )
         .to_string();
         request.insert_header("X-Forwarded-Proto", proto)?;
-        if let Some(host) = ctx.host.clone() {
+        if let Some(host) = ctx.host.as_deref() {
             request.insert_header("X-Forwarded-Host", host)?;
         }
         request.insert_header("X-Request-Id", ctx.request_id.as_str())?;
