@@ -7,6 +7,7 @@
 
 use std::net::IpAddr;
 
+use http::HeaderValue;
 use ipnet::IpNet;
 
 /// The longest request id accepted from a trusted hop; longer ones are replaced.
@@ -50,26 +51,52 @@ pub fn forwarded_for(peer: IpAddr, incoming: Option<&str>, trusted: bool) -> Str
 }
 
 /// The X-Forwarded-Proto to send upstream: a trusted hop's word, else the listener's scheme.
-pub fn forwarded_proto(incoming: Option<&str>, trusted: bool, tls: bool) -> &str {
+pub fn forwarded_proto(incoming: Option<&str>, trusted: bool, tls: bool) -> &'static str {
     match incoming.map(str::trim) {
-        Some(proto @ ("http" | "https")) if trusted => proto,
+        Some("https") if trusted => "https",
+        Some("http") if trusted => "http",
         _ if tls => "https",
         _ => "http",
     }
 }
 
+/// A request's id, as sent upstream and back to the client: visible ASCII only.
+#[derive(Debug, Clone)]
+pub struct RequestId(HeaderValue);
+
+impl RequestId {
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or_default()
+    }
+
+    /// The id as a header value (shares the bytes, copies nothing).
+    pub fn header_value(&self) -> HeaderValue {
+        self.0.clone()
+    }
+}
+
+impl Default for RequestId {
+    fn default() -> Self {
+        RequestId(HeaderValue::from_static(""))
+    }
+}
+
 /// The request id to pass on: a trusted hop's id when it is sane, else a new one.
-pub fn request_id(incoming: Option<&str>, trusted: bool) -> String {
+pub fn request_id(incoming: Option<&HeaderValue>, trusted: bool) -> RequestId {
     match incoming {
         Some(id)
             if trusted
                 && !id.is_empty()
                 && id.len() <= MAX_REQUEST_ID_LEN
-                && id.bytes().all(|b| b.is_ascii_graphic()) =>
+                && id.as_bytes().iter().all(u8::is_ascii_graphic) =>
         {
-            id.to_string()
+            RequestId(id.clone())
         }
-        _ => uuid::Uuid::new_v4().to_string(),
+        _ => {
+            let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+            RequestId(HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("")))
+        }
     }
 }
 
@@ -129,8 +156,16 @@ mod tests {
         assert_eq!(forwarded_proto(Some("https"), true, false), "https");
         assert_eq!(forwarded_proto(Some("https"), false, false), "http");
         assert_eq!(forwarded_proto(Some("gopher"), true, true), "https");
-        assert_eq!(request_id(Some("abc-123"), true), "abc-123");
-        assert_ne!(request_id(Some("abc-123"), false), "abc-123");
-        assert_ne!(request_id(Some("a b"), true), "a b");
+        let id = |text: &'static str, trusted| {
+            request_id(Some(&HeaderValue::from_static(text)), trusted)
+                .as_str()
+                .to_string()
+        };
+        assert_eq!(id("abc-123", true), "abc-123");
+        assert_ne!(id("abc-123", false), "abc-123");
+        assert_ne!(id("a b", true), "a b");
+        let fresh = request_id(None, false);
+        assert_eq!(fresh.as_str().len(), 36, "{fresh:?}");
+        assert!(uuid::Uuid::parse_str(fresh.as_str()).is_ok(), "{fresh:?}");
     }
 }

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::upstream::Pool;
@@ -14,15 +14,15 @@ use crate::upstream::Pool;
 #[derive(Debug, Clone)]
 pub struct ProxyMetrics {
     registry: Registry,
-    pub requests: IntCounterVec,
-    pub request_duration: HistogramVec,
-    pub upstream_duration: HistogramVec,
-    pub upstream_retries: IntCounterVec,
-    pub websockets_active: IntGaugeVec,
-    pub websockets_total: IntCounterVec,
+    requests: IntCounterVec,
+    request_duration: HistogramVec,
+    upstream_duration: HistogramVec,
+    upstream_retries: IntCounterVec,
+    websockets_active: IntGaugeVec,
+    websockets_total: IntCounterVec,
     pub requests_in_flight: IntGauge,
-    pub connections_open: IntGaugeVec,
-    pub connections_accepted: IntCounterVec,
+    connections_open: IntGaugeVec,
+    connections_accepted: IntCounterVec,
     peer_up: IntGaugeVec,
     peer_in_flight: IntGaugeVec,
 }
@@ -171,6 +171,35 @@ impl ProxyMetrics {
         }
     }
 
+    /// The series one route's requests land in, for each listener (in `listeners` order).
+    pub fn route_series(&self, listeners: &[String], route: &str) -> RouteSeries {
+        RouteSeries {
+            requests: listeners
+                .iter()
+                .map(|listener| {
+                    std::array::from_fn(|class| {
+                        self.requests.with_label_values(&[
+                            listener.as_str(),
+                            route,
+                            STATUS_CLASSES[class],
+                        ])
+                    })
+                })
+                .collect(),
+            duration: self.request_duration.with_label_values(&[route]),
+            websockets_total: self.websockets_total.with_label_values(&[route]),
+            websockets_active: self.websockets_active.with_label_values(&[route]),
+        }
+    }
+
+    /// The series of one upstream pool.
+    pub fn pool_series(&self, pool: &str) -> PoolSeries {
+        PoolSeries {
+            upstream_duration: self.upstream_duration.with_label_values(&[pool]),
+            retries: self.upstream_retries.with_label_values(&[pool]),
+        }
+    }
+
     /// The connection counters of one listener.
     pub fn connection_gauges(&self, listener: &str) -> crate::listener::ConnectionGauges {
         crate::listener::ConnectionGauges {
@@ -198,6 +227,44 @@ impl ProxyMetrics {
         }
         String::from_utf8(buffer).unwrap_or_default()
     }
+}
+
+/// The `status` label: no response at all, then the five classes.
+const STATUS_CLASSES: [&str; 6] = ["none", "1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// One route's series, resolved when a configuration is loaded: a request then updates its
+/// counters directly instead of hashing label values to find them.
+#[derive(Debug, Clone)]
+pub struct RouteSeries {
+    /// By listener, then by status class.
+    requests: Vec<[IntCounter; STATUS_CLASSES.len()]>,
+    pub duration: Histogram,
+    pub websockets_total: IntCounter,
+    pub websockets_active: IntGauge,
+}
+
+impl RouteSeries {
+    /// Counts one answered request; `status` 0 means none was sent.
+    pub fn count(&self, listener: usize, status: u16) {
+        let class = match status {
+            0 => 0,
+            100..=199 => 1,
+            200..=299 => 2,
+            300..=399 => 3,
+            400..=499 => 4,
+            _ => 5,
+        };
+        if let Some(by_class) = self.requests.get(listener) {
+            by_class[class].inc();
+        }
+    }
+}
+
+/// One upstream pool's series.
+#[derive(Debug, Clone)]
+pub struct PoolSeries {
+    pub upstream_duration: Histogram,
+    pub retries: IntCounter,
 }
 
 impl Default for ProxyMetrics {

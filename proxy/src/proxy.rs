@@ -11,7 +11,7 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::header;
+use http::{HeaderValue, header};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
@@ -22,46 +22,77 @@ use crate::config::{
     HashKey, Limits, ListenerConfig, ProxyConfig, RouteConfig, RouteTarget, UpstreamConfig,
     UpstreamProtocol,
 };
-use crate::forwarded;
+use crate::forwarded::{self, RequestId};
 use crate::hygiene;
 use crate::limits;
-use crate::metrics::ProxyMetrics;
+use crate::metrics::{PoolSeries, ProxyMetrics, RouteSeries};
 use crate::respond;
 use crate::routing::Router;
 use crate::static_files::StaticSites;
 use crate::upstream::{Pool, Selected};
 use crate::websocket::FrameTracker;
 
-/// A pool and its configuration.
+/// A pool with its configuration and its series.
 #[derive(Debug)]
 pub struct PoolEntry {
     pub pool: Arc<Pool>,
     pub config: UpstreamConfig,
+    series: PoolSeries,
+}
+
+/// A route of the running configuration, with everything a request on it needs resolved once:
+/// its pool, its metric series and its header rules.
+#[derive(Debug)]
+pub struct ActiveRoute {
+    pub config: RouteConfig,
+    /// `None` for a static site (or a pool the configuration lacks, which the check refuses).
+    pool: Option<Arc<PoolEntry>>,
+    series: RouteSeries,
+    set_request_headers: Vec<(Bytes, HeaderValue)>,
+    set_response_headers: Vec<(Bytes, HeaderValue)>,
 }
 
 /// The routing table, pools and static sites of one configuration; swapped whole on reload.
 #[derive(Debug)]
 pub struct Runtime {
-    pub router: Router,
+    pub router: Router<Arc<ActiveRoute>>,
     pub pools: HashMap<String, Arc<PoolEntry>>,
     pub static_sites: StaticSites,
 }
 
 impl Runtime {
-    pub fn new(config: &ProxyConfig) -> Runtime {
+    /// `listeners` are the names of the running listeners, in order: a route's request counters
+    /// are kept per listener.
+    pub fn new(config: &ProxyConfig, metrics: &ProxyMetrics, listeners: &[String]) -> Runtime {
+        let pools: HashMap<String, Arc<PoolEntry>> = config
+            .upstreams
+            .iter()
+            .map(|(name, upstream)| {
+                let entry = Arc::new(PoolEntry {
+                    pool: Arc::new(Pool::new(upstream)),
+                    config: upstream.clone(),
+                    series: metrics.pool_series(name),
+                });
+                (name.clone(), entry)
+            })
+            .collect();
+        let routes = config.routes.iter().map(|route| {
+            let pool = match &route.target {
+                RouteTarget::Upstream(name) => pools.get(name).cloned(),
+                RouteTarget::Static(_) => None,
+            };
+            let active = ActiveRoute {
+                config: route.clone(),
+                pool,
+                series: metrics.route_series(listeners, &route.label),
+                set_request_headers: header_rules(&route.set_request_headers),
+                set_response_headers: header_rules(&route.set_response_headers),
+            };
+            (route, Arc::new(active))
+        });
         Runtime {
-            router: Router::new(&config.routes),
-            pools: config
-                .upstreams
-                .iter()
-                .map(|(name, upstream)| {
-                    let entry = Arc::new(PoolEntry {
-                        pool: Arc::new(Pool::new(upstream)),
-                        config: upstream.clone(),
-                    });
-                    (name.clone(), entry)
-                })
-                .collect(),
+            router: Router::new(routes),
+            pools,
             static_sites: StaticSites::new(&config.static_sites),
         }
     }
@@ -74,18 +105,28 @@ impl Runtime {
     }
 }
 
+/// Header rules as Pingora takes them; the configuration check has refused invalid ones.
+fn header_rules(rules: &[(String, String)]) -> Vec<(Bytes, HeaderValue)> {
+    rules
+        .iter()
+        .filter_map(|(name, value)| {
+            let value = HeaderValue::from_str(value).ok()?;
+            Some((Bytes::copy_from_slice(name.as_bytes()), value))
+        })
+        .collect()
+}
+
 /// Per-request facts shared across the phases.
 #[derive(Debug)]
 pub struct RequestCtx {
     started: Instant,
-    runtime: Option<Arc<Runtime>>,
-    route: Option<Arc<RouteConfig>>,
+    route: Option<Arc<ActiveRoute>>,
     peer_is_trusted: bool,
     socket_peer: Option<IpAddr>,
     client: Option<IpAddr>,
-    request_id: String,
+    request_id: RequestId,
     /// The Host header or HTTP/2 authority, read once.
-    host: Option<String>,
+    host: Option<HeaderValue>,
     tried: Vec<SocketAddr>,
     current: Option<Selected>,
     upstream_started: Option<Instant>,
@@ -100,6 +141,8 @@ pub struct RequestCtx {
 pub struct Shared {
     pub runtime: Arc<ArcSwap<Runtime>>,
     pub metrics: ProxyMetrics,
+    /// Where requests that matched no route are counted (route label `none`).
+    pub unrouted: RouteSeries,
     pub access_log: Option<AccessLog>,
     pub limits: Limits,
     /// Set when the process starts draining (SIGTERM, or handing over to an upgrade).
@@ -110,20 +153,23 @@ pub struct Shared {
 #[derive(Debug)]
 pub struct EdgeProxy {
     listener: ListenerConfig,
+    /// The listener's place in the configuration, which indexes its request counters.
+    listener_index: usize,
     shared: Shared,
 }
 
 impl EdgeProxy {
-    pub fn new(listener: ListenerConfig, shared: Shared) -> EdgeProxy {
-        EdgeProxy { listener, shared }
+    pub fn new(listener: ListenerConfig, listener_index: usize, shared: Shared) -> EdgeProxy {
+        EdgeProxy {
+            listener,
+            listener_index,
+            shared,
+        }
     }
 
     /// The pool of the request's route (cheap to clone: phases keep it across `ctx` updates).
-    fn pool(&self, ctx: &RequestCtx) -> Option<Arc<PoolEntry>> {
-        match &ctx.route.as_ref()?.target {
-            RouteTarget::Upstream(name) => ctx.runtime.as_ref()?.pools.get(name).cloned(),
-            RouteTarget::Static(_) => None,
-        }
+    fn pool(ctx: &RequestCtx) -> Option<Arc<PoolEntry>> {
+        ctx.route.as_ref()?.pool.clone()
     }
 
     /// Who is asking, as far as it can be believed, and under which request id.
@@ -138,8 +184,8 @@ impl EdgeProxy {
         ctx.client = socket_peer.map(|ip| {
             forwarded::client_address(ip, header_str(session, "x-forwarded-for"), trusted)
         });
-        ctx.request_id =
-            forwarded::request_id(header_str(session, "x-request-id"), ctx.peer_is_trusted);
+        let incoming_id = session.req_header().headers.get("x-request-id");
+        ctx.request_id = forwarded::request_id(incoming_id, ctx.peer_is_trusted);
     }
 
     /// Answers requests over the limits or with ambiguous framing; true when answered.
@@ -156,35 +202,27 @@ impl EdgeProxy {
             } else {
                 "The request is too large.\n"
             };
-            respond::plain(session, status, body, &ctx.request_id).await?;
+            respond::plain(session, status, body, ctx.request_id.as_str()).await?;
             return Ok(true);
         }
         if let Some(problem) =
             hygiene::framing_problem(&session.req_header().headers, raw_header.as_deref())
         {
             tracing::info!(client = ?ctx.client, problem, "Refused a request with ambiguous framing.");
-            respond::plain(session, 400, "Bad request.\n", &ctx.request_id).await?;
+            respond::plain(session, 400, "Bad request.\n", ctx.request_id.as_str()).await?;
             return Ok(true);
         }
         Ok(false)
     }
-
-    fn route_label(ctx: &RequestCtx) -> &str {
-        ctx.route
-            .as_ref()
-            .map_or("none", |route| route.label.as_str())
-    }
 }
 
 /// The Host header, or the HTTP/2 authority.
-fn request_host(session: &Session) -> Option<String> {
+fn request_host(session: &Session) -> Option<HeaderValue> {
     let request = session.req_header();
-    request
-        .headers
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| request.uri.authority().map(|a| a.as_str().to_string()))
+    request.headers.get(header::HOST).cloned().or_else(|| {
+        let authority = request.uri.authority()?;
+        HeaderValue::from_str(authority.as_str()).ok()
+    })
 }
 
 fn header_str<'a>(session: &'a Session, name: &str) -> Option<&'a str> {
@@ -219,12 +257,11 @@ impl ProxyHttp for EdgeProxy {
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
             started: Instant::now(),
-            runtime: None,
             route: None,
             peer_is_trusted: false,
             socket_peer: None,
             client: None,
-            request_id: String::new(),
+            request_id: RequestId::default(),
             host: None,
             tried: Vec::new(),
             current: None,
@@ -244,39 +281,28 @@ impl ProxyHttp for EdgeProxy {
             return Ok(true);
         }
         ctx.host = request_host(session);
-        let host = ctx.host.clone();
+        let host = ctx.host.as_ref().and_then(|host| host.to_str().ok());
+        let request_id = ctx.request_id.as_str();
         if let Some(port) = self.listener.redirect_https_port {
-            respond::redirect_to_https(session, host.as_deref(), port, &ctx.request_id).await?;
+            respond::redirect_to_https(session, host, port, request_id).await?;
             return Ok(true);
         }
-        let runtime = self.shared.runtime.load_full();
-        let route = runtime
-            .router
-            .route(host.as_deref(), session.req_header().uri.path())
-            .cloned();
-        ctx.runtime = Some(runtime.clone());
-        match route {
-            Some(route) => {
-                ctx.route = Some(route.clone());
-                if let RouteTarget::Static(site) = &route.target {
-                    let headers = &route.set_response_headers;
-                    let sites = &runtime.static_sites;
-                    sites.serve(site, session, headers, &ctx.request_id).await?;
-                    return Ok(true);
-                }
-                Ok(false)
-            }
-            None => {
-                respond::plain(
-                    session,
-                    404,
-                    "No route for this address.\n",
-                    &ctx.request_id,
-                )
+        let runtime = self.shared.runtime.load();
+        let path = session.req_header().uri.path();
+        let Some(route) = runtime.router.route(host, path).cloned() else {
+            respond::plain(session, 404, "No route for this address.\n", request_id).await?;
+            return Ok(true);
+        };
+        ctx.route = Some(route.clone());
+        if let RouteTarget::Static(site) = &route.config.target {
+            let headers = &route.config.set_response_headers;
+            let sites = &runtime.static_sites;
+            sites
+                .serve(site, session, headers, ctx.request_id.as_str())
                 .await?;
-                Ok(true)
-            }
+            return Ok(true);
         }
+        Ok(false)
     }
 
     /// Picks the next peer of the route's pool; a retry never returns to a peer already tried.
@@ -285,7 +311,7 @@ impl ProxyHttp for EdgeProxy {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let Some(entry) = self.pool(ctx) else {
+        let Some(entry) = Self::pool(ctx) else {
             return Error::e_explain(ErrorType::HTTPStatus(502), "the route's pool is missing");
         };
         let (pool, config) = (&entry.pool, &entry.config);
@@ -297,22 +323,15 @@ impl ProxyHttp for EdgeProxy {
             .select(key.as_deref(), &ctx.tried)
             .map_err(|err| Error::explain(ErrorType::HTTPStatus(503), err.to_string()))?;
         if !ctx.tried.is_empty() {
-            self.shared
-                .metrics
-                .upstream_retries
-                .with_label_values(&[config.name.as_str()])
-                .inc();
+            entry.series.retries.inc();
         }
         let address = selected.peer;
         ctx.tried.push(address);
         ctx.current = Some(selected);
         ctx.upstream_started = Some(Instant::now());
-        Ok(Box::new(peer_for(
-            address,
-            config,
-            ctx.route.as_deref(),
-            session.is_upgrade_req(),
-        )))
+        let route = ctx.route.as_ref().map(|route| &route.config);
+        let upgrade = session.is_upgrade_req();
+        Ok(Box::new(peer_for(address, config, route, upgrade)))
     }
 
     /// Tells the upstream who the client is, over which scheme, under which request id.
@@ -334,13 +353,12 @@ impl ProxyHttp for EdgeProxy {
             header_str(session, "x-forwarded-proto"),
             ctx.peer_is_trusted,
             self.listener.tls.is_some(),
-        )
-        .to_string();
-        request.insert_header("X-Forwarded-Proto", proto)?;
-        if let Some(host) = ctx.host.as_deref() {
-            request.insert_header("X-Forwarded-Host", host)?;
+        );
+        request.insert_header("X-Forwarded-Proto", HeaderValue::from_static(proto))?;
+        if let Some(host) = &ctx.host {
+            request.insert_header("X-Forwarded-Host", host.clone())?;
         }
-        request.insert_header("X-Request-Id", ctx.request_id.as_str())?;
+        request.insert_header("X-Request-Id", ctx.request_id.header_value())?;
         if let Some(tls) = &self.listener.tls {
             // Only this proxy may assert a client certificate identity.
             request.remove_header(tls.client_identity_header.as_str());
@@ -350,7 +368,7 @@ impl ProxyHttp for EdgeProxy {
         }
         if let Some(route) = &ctx.route {
             for (name, value) in &route.set_request_headers {
-                request.insert_header(name.clone(), value.as_str())?;
+                request.insert_header(name.clone(), value.clone())?;
             }
         }
         Ok(())
@@ -366,23 +384,23 @@ impl ProxyHttp for EdgeProxy {
         ctx.upstream_finished.get_or_insert_with(Instant::now);
         // The peer answered: that is the success passive health needs, even if the response
         // (or an upgraded connection) then lasts a long time.
-        if let (Some(entry), Some(selected)) = (self.pool(ctx), ctx.current.as_ref()) {
+        if let (Some(entry), Some(selected)) = (Self::pool(ctx), ctx.current.as_ref()) {
             entry.pool.report_success(selected.peer);
         }
         if let Some(route) = &ctx.route {
-            for name in &route.hide_response_headers {
+            for name in &route.config.hide_response_headers {
                 response.remove_header(name.as_str());
             }
             for (name, value) in &route.set_response_headers {
-                response.insert_header(name.clone(), value.as_str())?;
+                response.insert_header(name.clone(), value.clone())?;
             }
         }
-        response.insert_header("X-Request-Id", ctx.request_id.as_str())?;
-        if response.status.as_u16() == 101 {
-            let label = Self::route_label(ctx);
-            let metrics = &self.shared.metrics;
-            metrics.websockets_total.with_label_values(&[label]).inc();
-            metrics.websockets_active.with_label_values(&[label]).inc();
+        response.insert_header("X-Request-Id", ctx.request_id.header_value())?;
+        if response.status.as_u16() == 101
+            && let Some(route) = &ctx.route
+        {
+            route.series.websockets_total.inc();
+            route.series.websockets_active.inc();
             ctx.websocket_open = true;
             ctx.websocket_frames = Some(FrameTracker::default());
         }
@@ -423,7 +441,7 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        if let (Some(entry), Some(address)) = (self.pool(ctx), peer_address(peer)) {
+        if let (Some(entry), Some(address)) = (Self::pool(ctx), peer_address(peer)) {
             entry.pool.report_failure(address);
             e.set_retry(ctx.tried.len() < entry.config.tries as usize);
         }
@@ -443,7 +461,7 @@ impl ProxyHttp for EdgeProxy {
         let mut e = e.more_context("upstream failed while proxying");
         // A client that hung up is no fault of the peer, and there is no one left to answer.
         let upstream_at_fault = e.esource() == &ErrorSource::Upstream;
-        let (Some(entry), true) = (self.pool(ctx), upstream_at_fault) else {
+        let (Some(entry), true) = (Self::pool(ctx), upstream_at_fault) else {
             e.set_retry(false);
             return e;
         };
@@ -466,7 +484,8 @@ impl ProxyHttp for EdgeProxy {
         let status = error_status(e);
         if status > 0 {
             let retry_after = (status == 503).then_some(5);
-            if let Err(err) = respond::error(session, status, retry_after, &ctx.request_id).await {
+            let request_id = ctx.request_id.as_str();
+            if let Err(err) = respond::error(session, status, retry_after, request_id).await {
                 tracing::debug!(error = %err, "Could not send the error response.");
             }
         }
@@ -484,49 +503,31 @@ impl ProxyHttp for EdgeProxy {
             .map_or(0, |response| response.status.as_u16());
         // The request is no longer in flight on its peer.
         drop(ctx.current.take());
-        let label = Self::route_label(ctx);
-        if ctx.websocket_open {
-            let active = &self.shared.metrics.websockets_active;
-            active.with_label_values(&[label]).dec();
-        }
-        let status_class = match status {
-            0 => "none",
-            100..=199 => "1xx",
-            200..=299 => "2xx",
-            300..=399 => "3xx",
-            400..=499 => "4xx",
-            _ => "5xx",
-        };
-        self.shared
-            .metrics
-            .requests
-            .with_label_values(&[self.listener.name.as_str(), label, status_class])
-            .inc();
-        self.shared
-            .metrics
-            .request_duration
-            .with_label_values(&[label])
-            .observe(ctx.started.elapsed().as_secs_f64());
+        let elapsed = ctx.started.elapsed();
         let upstream_time = ctx
             .upstream_started
             .map(|started| ctx.upstream_finished.unwrap_or_else(Instant::now) - started);
-        if let (Some(upstream_time), Some(entry)) = (upstream_time, self.pool(ctx)) {
-            self.shared
-                .metrics
-                .upstream_duration
-                .with_label_values(&[entry.config.name.as_str()])
-                .observe(upstream_time.as_secs_f64());
+        let route = ctx.route.as_deref();
+        let series = route.map_or(&self.shared.unrouted, |route| &route.series);
+        if ctx.websocket_open {
+            series.websockets_active.dec();
+        }
+        series.count(self.listener_index, status);
+        series.duration.observe(elapsed.as_secs_f64());
+        if let (Some(upstream_time), Some(entry)) = (upstream_time, Self::pool(ctx)) {
+            let seconds = upstream_time.as_secs_f64();
+            entry.series.upstream_duration.observe(seconds);
         }
         if let Some(log) = &self.shared.access_log {
             log.write(&AccessRecord::new(
                 session,
                 ctx.client,
                 status,
-                &ctx.request_id,
+                ctx.request_id.as_str(),
                 ctx.tried.last().copied(),
                 upstream_time,
-                ctx.started.elapsed(),
-                label,
+                elapsed,
+                route.map_or("none", |route| route.config.label.as_str()),
             ));
         }
     }

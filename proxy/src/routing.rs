@@ -4,20 +4,32 @@
 //! wins. A prefix matches whole path segments (`/api` matches `/api` and `/api/v1`, not
 //! `/apis`); a prefix ending in `/` matches everything below it.
 
-use std::sync::Arc;
-
 use crate::config::RouteConfig;
 
-/// The routes of one configuration, ordered for matching.
+/// The routes of one configuration, ordered for matching, each carrying what it leads to.
 #[derive(Debug, Clone)]
-pub struct Router {
+pub struct Router<T> {
     /// Most specific first: exact hosts before any host, longer prefixes before shorter ones.
-    routes: Vec<Arc<RouteConfig>>,
+    routes: Vec<Entry<T>>,
 }
 
-impl Router {
-    pub fn new(routes: &[RouteConfig]) -> Router {
-        let mut routes: Vec<Arc<RouteConfig>> = routes.iter().cloned().map(Arc::new).collect();
+#[derive(Debug, Clone)]
+struct Entry<T> {
+    host: Option<String>,
+    path_prefix: String,
+    target: T,
+}
+
+impl<T> Router<T> {
+    pub fn new<'a>(routes: impl IntoIterator<Item = (&'a RouteConfig, T)>) -> Router<T> {
+        let mut routes: Vec<Entry<T>> = routes
+            .into_iter()
+            .map(|(route, target)| Entry {
+                host: route.host.clone(),
+                path_prefix: route.path_prefix.clone(),
+                target,
+            })
+            .collect();
         routes.sort_by(|a, b| {
             b.host
                 .is_some()
@@ -29,27 +41,31 @@ impl Router {
 
     /// The route for `host` (from the Host header or the HTTP/2 authority, with or without a
     /// port) and `path` (without the query).
-    pub fn route(&self, host: Option<&str>, path: &str) -> Option<&Arc<RouteConfig>> {
-        let host = host.map(normalize_host);
-        self.routes.iter().find(|route| {
-            let host_matches = match (&route.host, &host) {
-                (None, _) => true,
-                (Some(wanted), Some(host)) => wanted == host,
-                (Some(_), None) => false,
-            };
-            host_matches && prefix_matches(&route.path_prefix, path)
-        })
+    pub fn route(&self, host: Option<&str>, path: &str) -> Option<&T> {
+        let host = host.map(host_name);
+        self.routes
+            .iter()
+            .find(|route| {
+                let host_matches = match (&route.host, host) {
+                    (None, _) => true,
+                    (Some(wanted), Some(host)) => wanted.eq_ignore_ascii_case(host),
+                    (Some(_), None) => false,
+                };
+                host_matches && prefix_matches(&route.path_prefix, path)
+            })
+            .map(|route| &route.target)
     }
 }
 
-/// Lower-cases the host and drops a port, keeping IPv6 brackets intact.
-fn normalize_host(host: &str) -> String {
+/// The host without its port and trailing dot, keeping IPv6 brackets intact; compared
+/// case-insensitively.
+fn host_name(host: &str) -> &str {
     let without_port = if host.starts_with('[') {
         host.split_inclusive(']').next().unwrap_or(host)
     } else {
         host.rsplit_once(':').map_or(host, |(name, _)| name)
     };
-    without_port.trim_end_matches('.').to_ascii_lowercase()
+    without_port.trim_end_matches('.')
 }
 
 fn prefix_matches(prefix: &str, path: &str) -> bool {
@@ -79,8 +95,12 @@ mod tests {
         }
     }
 
-    fn check(router: &Router, host: Option<&str>, path: &str, expected: Option<&str>) {
-        let found = router.route(host, path).map(|r| match &r.target {
+    fn router(routes: &[RouteConfig]) -> Router<RouteTarget> {
+        Router::new(routes.iter().map(|route| (route, route.target.clone())))
+    }
+
+    fn check(router: &Router<RouteTarget>, host: Option<&str>, path: &str, expected: Option<&str>) {
+        let found = router.route(host, path).map(|target| match target {
             RouteTarget::Upstream(name) | RouteTarget::Static(name) => name.as_str(),
         });
         assert_eq!(found, expected, "{host:?} {path}");
@@ -88,7 +108,7 @@ mod tests {
 
     #[test]
     fn the_most_specific_route_wins() {
-        let router = Router::new(&[
+        let router = router(&[
             route(None, "/", "site"),
             route(None, "/api", "api"),
             route(None, "/api/v1/admin/", "admin"),
@@ -123,7 +143,7 @@ mod tests {
 
     #[test]
     fn no_route_means_none() {
-        let router = Router::new(&[route(Some("a.example"), "/", "a"), route(None, "/x/", "x")]);
+        let router = router(&[route(Some("a.example"), "/", "a"), route(None, "/x/", "x")]);
         check(&router, Some("b.example"), "/", None);
         check(&router, None, "/", None);
         check(&router, None, "/x/1", Some("x"));
@@ -131,8 +151,8 @@ mod tests {
 
     #[test]
     fn hosts_are_normalized() {
-        assert_eq!(normalize_host("Example.COM:8080"), "example.com");
-        assert_eq!(normalize_host("[::1]:8080"), "[::1]");
-        assert_eq!(normalize_host("example.com"), "example.com");
+        assert_eq!(host_name("Example.COM:8080"), "Example.COM");
+        assert_eq!(host_name("[::1]:8080"), "[::1]");
+        assert_eq!(host_name("example.com."), "example.com");
     }
 }

@@ -25,6 +25,7 @@ use crate::proxy::{EdgeProxy, Runtime, Shared};
 pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::Result<Server> {
     let server_conf = ServerConf {
         threads: config.server.threads,
+        work_stealing: config.server.work_stealing,
         grace_period_seconds: Some(config.server.grace_period.as_secs()),
         graceful_shutdown_timeout_seconds: Some(config.server.graceful_shutdown_timeout.as_secs()),
         upgrade_sock: config.server.upgrade_socket.display().to_string(),
@@ -39,17 +40,20 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
     server.bootstrap();
     let shared_conf = server.configuration.clone();
 
-    let runtime = Arc::new(ArcSwap::from_pointee(Runtime::new(&config)));
     let metrics = ProxyMetrics::new();
+    let listener_names: Vec<String> = config.listeners.iter().map(|l| l.name.clone()).collect();
+    let runtime = Runtime::new(&config, &metrics, &listener_names);
+    let runtime = Arc::new(ArcSwap::from_pointee(runtime));
     let shared = Shared {
         runtime: runtime.clone(),
+        unrouted: metrics.route_series(&listener_names, "none"),
         metrics: metrics.clone(),
         access_log: config.server.access_log.then_some(AccessLog),
         limits: config.server.limits,
         draining: Arc::new(AtomicBool::new(false)),
     };
 
-    for listener in &config.listeners {
+    for (index, listener) in config.listeners.iter().enumerate() {
         let tls = match &listener.tls {
             Some(tls) => Some(
                 server_tls_config(tls)
@@ -59,7 +63,7 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
         };
         let mut proxy = pingora::proxy::http_proxy(
             &shared_conf,
-            EdgeProxy::new(listener.clone(), shared.clone()),
+            EdgeProxy::new(listener.clone(), index, shared.clone()),
         );
         let mut options = HttpServerOptions::default();
         options.h2c = listener.h2c;
@@ -84,6 +88,8 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
             runtime,
             config_path: config_path.to_path_buf(),
             listeners: config.listeners.clone(),
+            listener_names,
+            metrics,
             current: std::sync::Mutex::new(config.clone()),
             draining: shared.draining.clone(),
         },
@@ -98,6 +104,9 @@ struct Supervisor {
     runtime: Arc<ArcSwap<Runtime>>,
     config_path: PathBuf,
     listeners: Vec<ListenerConfig>,
+    /// The running listeners' names, which index each route's request counters.
+    listener_names: Vec<String>,
+    metrics: ProxyMetrics,
     /// The configuration the runtime was built from, with peer names resolved.
     current: std::sync::Mutex<ProxyConfig>,
     draining: Arc<AtomicBool>,
@@ -154,6 +163,10 @@ impl Supervisor {
             .unwrap_or_default()
     }
 
+    fn runtime_for(&self, config: &ProxyConfig) -> Runtime {
+        Runtime::new(config, &self.metrics, &self.listener_names)
+    }
+
     fn set_current(&self, config: ProxyConfig) {
         if let Ok(mut current) = self.current.lock() {
             *current = config;
@@ -167,7 +180,7 @@ impl Supervisor {
         };
         match crate::config::refresh_addresses(&current).await {
             Some(updated) => {
-                self.runtime.store(Arc::new(Runtime::new(&updated)));
+                self.runtime.store(Arc::new(self.runtime_for(&updated)));
                 self.set_current(updated);
                 true
             }
@@ -185,7 +198,7 @@ impl Supervisor {
                         "The new configuration changes listeners; routes and pools were reloaded, listeners need a restart."
                     );
                 }
-                self.runtime.store(Arc::new(Runtime::new(&config)));
+                self.runtime.store(Arc::new(self.runtime_for(&config)));
                 tracing::info!(path = %self.config_path.display(), "Reloaded the configuration.");
                 self.set_current(config);
                 true

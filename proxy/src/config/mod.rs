@@ -51,6 +51,9 @@ pub struct StaticSiteConfig {
 pub struct ServerConfig {
     /// Worker threads per listening service.
     pub threads: usize,
+    /// Let idle threads take tasks from busy ones. Off, each connection stays on the thread
+    /// that accepted it, like an NGINX worker: less synchronisation per request.
+    pub work_stealing: bool,
     /// After SIGTERM: how long to keep accepting while load balancers notice, then how long
     /// connections in flight may finish.
     pub grace_period: Duration,

@@ -10,6 +10,7 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub threads: Option<usize>,
+    pub work_stealing: Option<bool>,
     pub grace_period: Option<String>,
     pub graceful_shutdown_timeout: Option<String>,
     pub upgrade_socket: Option<PathBuf>,
