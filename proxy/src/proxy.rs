@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -30,7 +29,7 @@ use crate::respond;
 use crate::routing::Router;
 use crate::static_files::StaticSites;
 use crate::upstream::{Pool, Selected};
-use crate::websocket::FrameTracker;
+use crate::websocket::{self, TunnelLimits, handshake};
 
 /// A pool with its configuration and its series.
 #[derive(Debug)]
@@ -132,7 +131,6 @@ pub struct RequestCtx {
     upstream_started: Option<Instant>,
     upstream_finished: Option<Instant>,
     websocket_open: bool,
-    websocket_frames: Option<FrameTracker>,
     body_bytes: u64,
 }
 
@@ -145,8 +143,8 @@ pub struct Shared {
     pub unrouted: RouteSeries,
     pub access_log: Option<AccessLog>,
     pub limits: Limits,
-    /// Set when the process starts draining (SIGTERM, or handing over to an upgrade).
-    pub draining: Arc<AtomicBool>,
+    /// Turns true when the process starts draining (SIGTERM, or handing over to an upgrade).
+    pub draining: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The proxy of one listener.
@@ -214,6 +212,151 @@ impl EdgeProxy {
         }
         Ok(false)
     }
+
+    /// What the upstream is told: who the client is, over which scheme, under which id.
+    fn forwarding_headers(
+        &self,
+        session: &Session,
+        request: &mut RequestHeader,
+        ctx: &RequestCtx,
+    ) -> Result<()> {
+        if let Some(peer) = ctx.socket_peer {
+            let chain = forwarded::forwarded_for(
+                peer,
+                header_str(session, "x-forwarded-for"),
+                ctx.peer_is_trusted,
+            );
+            request.insert_header("X-Forwarded-For", chain)?;
+        }
+        let proto = forwarded::forwarded_proto(
+            header_str(session, "x-forwarded-proto"),
+            ctx.peer_is_trusted,
+            self.listener.tls.is_some(),
+        );
+        request.insert_header("X-Forwarded-Proto", HeaderValue::from_static(proto))?;
+        if let Some(host) = &ctx.host {
+            request.insert_header("X-Forwarded-Host", host.clone())?;
+        }
+        request.insert_header("X-Request-Id", ctx.request_id.header_value())?;
+        if let Some(tls) = &self.listener.tls {
+            // Only this proxy may assert a client certificate identity.
+            request.remove_header(tls.client_identity_header.as_str());
+            if let Some(identity) = crate::listener::client_identity(session.digest()) {
+                request.insert_header(tls.client_identity_header.clone(), identity.to_string())?;
+            }
+        }
+        if let Some(route) = &ctx.route {
+            for (name, value) in &route.set_request_headers {
+                request.insert_header(name.clone(), value.clone())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Carries an upgrade request (a WebSocket) to a peer of the route's pool and relays the
+    /// connection after the 101; `websocket` says why this is not left to Pingora's proxy.
+    async fn tunnel(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        route: &ActiveRoute,
+    ) -> Result<()> {
+        let request_id = ctx.request_id.clone();
+        let Some(entry) = route.pool.clone() else {
+            return respond::error(session, 502, None, request_id.as_str()).await;
+        };
+        let config = &entry.config;
+        let mut request = session.req_header().clone();
+        self.forwarding_headers(session, &mut request, ctx)?;
+        let limits = handshake::HandshakeLimits {
+            connect_timeout: config.connect_timeout,
+            write_timeout: config.write_timeout,
+            read_timeout: config.read_timeout,
+            max_bytes: websocket::MAX_ANSWER_BYTES,
+        };
+        let key = match &config.balance {
+            crate::config::Balance::Hash(key) => hash_key(key, session, ctx),
+            _ => None,
+        };
+        let mut upstream = loop {
+            let selected = match entry.pool.select(key.as_deref(), &ctx.tried) {
+                Ok(selected) => selected,
+                Err(err) => {
+                    tracing::warn!(error = %err, "No peer can take a WebSocket.");
+                    return respond::error(session, 503, Some(5), request_id.as_str()).await;
+                }
+            };
+            if !ctx.tried.is_empty() {
+                entry.series.retries.inc();
+            }
+            let peer = selected.peer;
+            ctx.tried.push(peer);
+            ctx.upstream_started = Some(Instant::now());
+            match handshake::connect(peer, &limits).await {
+                Ok(stream) => {
+                    ctx.current = Some(selected);
+                    break stream;
+                }
+                Err(err) => {
+                    entry.pool.report_failure(peer);
+                    tracing::warn!(upstream = %config.name, %peer, error = %err, "Could not connect to a peer for a WebSocket.");
+                    if ctx.tried.len() >= config.tries as usize {
+                        return respond::error(session, err.status(), None, request_id.as_str())
+                            .await;
+                    }
+                }
+            }
+        };
+        let peer = ctx.tried.last().copied();
+        let fail = |err: handshake::HandshakeError| {
+            if let Some(peer) = peer {
+                entry.pool.report_failure(peer);
+            }
+            tracing::warn!(upstream = %config.name, peer = ?peer, error = %err, "A peer failed a WebSocket upgrade.");
+            err.status()
+        };
+        let (mut response, early) = match handshake::exchange(&mut upstream, &request, &limits)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(err) => return respond::error(session, fail(err), None, request_id.as_str()).await,
+        };
+        ctx.upstream_finished = Some(Instant::now());
+        if let Some(peer) = peer {
+            entry.pool.report_success(peer);
+        }
+        answer_headers(Some(route), &mut response, &request_id)?;
+        if response.status.as_u16() != 101 {
+            // A refusal (a charger the OCPP service does not know, say) is passed on whole.
+            let body = match handshake::refusal_body(&mut upstream, &response, early, &limits).await
+            {
+                Ok(body) => body,
+                Err(err) => {
+                    return respond::error(session, fail(err), None, request_id.as_str()).await;
+                }
+            };
+            response.remove_header(&header::TRANSFER_ENCODING);
+            response.insert_header(header::CONTENT_LENGTH, body.len())?;
+            session.set_keepalive(None);
+            session
+                .write_response_header(Box::new(response), false)
+                .await?;
+            return session.write_response_body(Some(body), true).await;
+        }
+        route.series.websockets_total.inc();
+        route.series.websockets_active.inc();
+        ctx.websocket_open = true;
+        let client = session.as_downstream_mut();
+        client.write_response_header(Box::new(response)).await?;
+        let limits = TunnelLimits {
+            idle_timeout: route.config.websocket_idle_timeout,
+            write_timeout: config.write_timeout,
+        };
+        let draining = self.shared.draining.clone();
+        let end = websocket::relay(client, upstream, early, limits, draining).await;
+        tracing::debug!(route = %route.config.label, end = end.as_str(), "A WebSocket tunnel ended.");
+        Ok(())
+    }
 }
 
 /// The Host header, or the HTTP/2 authority.
@@ -268,7 +411,6 @@ impl ProxyHttp for EdgeProxy {
             upstream_started: None,
             upstream_finished: None,
             websocket_open: false,
-            websocket_frames: None,
             body_bytes: 0,
         }
     }
@@ -302,6 +444,10 @@ impl ProxyHttp for EdgeProxy {
                 .await?;
             return Ok(true);
         }
+        if session.is_upgrade_req() {
+            self.tunnel(session, ctx, &route).await?;
+            return Ok(true);
+        }
         Ok(false)
     }
 
@@ -329,9 +475,7 @@ impl ProxyHttp for EdgeProxy {
         ctx.tried.push(address);
         ctx.current = Some(selected);
         ctx.upstream_started = Some(Instant::now());
-        let route = ctx.route.as_ref().map(|route| &route.config);
-        let upgrade = session.is_upgrade_req();
-        Ok(Box::new(peer_for(address, config, route, upgrade)))
+        Ok(Box::new(peer_for(address, config)))
     }
 
     /// Tells the upstream who the client is, over which scheme, under which request id.
@@ -341,40 +485,10 @@ impl ProxyHttp for EdgeProxy {
         request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if let Some(peer) = ctx.socket_peer {
-            let chain = forwarded::forwarded_for(
-                peer,
-                header_str(session, "x-forwarded-for"),
-                ctx.peer_is_trusted,
-            );
-            request.insert_header("X-Forwarded-For", chain)?;
-        }
-        let proto = forwarded::forwarded_proto(
-            header_str(session, "x-forwarded-proto"),
-            ctx.peer_is_trusted,
-            self.listener.tls.is_some(),
-        );
-        request.insert_header("X-Forwarded-Proto", HeaderValue::from_static(proto))?;
-        if let Some(host) = &ctx.host {
-            request.insert_header("X-Forwarded-Host", host.clone())?;
-        }
-        request.insert_header("X-Request-Id", ctx.request_id.header_value())?;
-        if let Some(tls) = &self.listener.tls {
-            // Only this proxy may assert a client certificate identity.
-            request.remove_header(tls.client_identity_header.as_str());
-            if let Some(identity) = crate::listener::client_identity(session.digest()) {
-                request.insert_header(tls.client_identity_header.clone(), identity.to_string())?;
-            }
-        }
-        if let Some(route) = &ctx.route {
-            for (name, value) in &route.set_request_headers {
-                request.insert_header(name.clone(), value.clone())?;
-            }
-        }
-        Ok(())
+        self.forwarding_headers(session, request, ctx)
     }
 
-    /// Applies the route's response header rules and counts upgraded connections.
+    /// Reports the peer's answer to passive health and applies the route's response rules.
     async fn response_filter(
         &self,
         _session: &mut Session,
@@ -382,29 +496,10 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.upstream_finished.get_or_insert_with(Instant::now);
-        // The peer answered: that is the success passive health needs, even if the response
-        // (or an upgraded connection) then lasts a long time.
         if let (Some(entry), Some(selected)) = (Self::pool(ctx), ctx.current.as_ref()) {
             entry.pool.report_success(selected.peer);
         }
-        if let Some(route) = &ctx.route {
-            for name in &route.config.hide_response_headers {
-                response.remove_header(name.as_str());
-            }
-            for (name, value) in &route.set_response_headers {
-                response.insert_header(name.clone(), value.clone())?;
-            }
-        }
-        response.insert_header("X-Request-Id", ctx.request_id.header_value())?;
-        if response.status.as_u16() == 101
-            && let Some(route) = &ctx.route
-        {
-            route.series.websockets_total.inc();
-            route.series.websockets_active.inc();
-            ctx.websocket_open = true;
-            ctx.websocket_frames = Some(FrameTracker::default());
-        }
-        Ok(())
+        answer_headers(ctx.route.as_deref(), response, &ctx.request_id)
     }
 
     /// Counts the body as it streams; one byte over the limit ends the request with 413.
@@ -417,20 +512,6 @@ impl ProxyHttp for EdgeProxy {
     ) -> Result<()> {
         ctx.body_bytes += body.as_ref().map_or(0, |chunk| chunk.len() as u64);
         limits::check_body(ctx.body_bytes, &self.shared.limits)
-    }
-
-    /// Follows an upgraded connection's frames so that a draining proxy can close it cleanly.
-    fn response_body_filter(
-        &self,
-        _session: &mut Session,
-        body: &mut Option<Bytes>,
-        _end_of_stream: bool,
-        ctx: &mut RequestCtx,
-    ) -> Result<Option<std::time::Duration>> {
-        if let Some(frames) = ctx.websocket_frames.as_mut() {
-            frames.filter(body, self.shared.draining.load(Ordering::Relaxed));
-        }
-        Ok(None)
     }
 
     /// A peer that refused the connection is reported and the request tries another one.
@@ -533,25 +614,33 @@ impl ProxyHttp for EdgeProxy {
     }
 }
 
-/// How to reach one peer for one request.
-fn peer_for(
-    address: SocketAddr,
-    config: &UpstreamConfig,
-    route: Option<&RouteConfig>,
-    upgrade: bool,
-) -> HttpPeer {
+/// The route's response header rules and the request id, on an answer from a peer.
+fn answer_headers(
+    route: Option<&ActiveRoute>,
+    response: &mut ResponseHeader,
+    request_id: &RequestId,
+) -> Result<()> {
+    if let Some(route) = route {
+        for name in &route.config.hide_response_headers {
+            response.remove_header(name.as_str());
+        }
+        for (name, value) in &route.set_response_headers {
+            response.insert_header(name.clone(), value.clone())?;
+        }
+    }
+    response.insert_header("X-Request-Id", request_id.header_value())
+}
+
+/// How to reach one peer for one request (upgrades go through `websocket` instead).
+fn peer_for(address: SocketAddr, config: &UpstreamConfig) -> HttpPeer {
     let mut peer = HttpPeer::new(address, false, String::new());
     let options = &mut peer.options;
     options.connection_timeout = Some(config.connect_timeout);
     options.total_connection_timeout = Some(config.connect_timeout);
     options.write_timeout = Some(config.write_timeout);
     options.idle_timeout = Some(config.idle_timeout);
-    // An upgraded connection lives as long as it carries traffic, up to its idle timeout.
-    options.read_timeout = Some(match (upgrade, route) {
-        (true, Some(route)) => route.websocket_idle_timeout,
-        _ => config.read_timeout,
-    });
-    if config.protocol == UpstreamProtocol::Http2 && !upgrade {
+    options.read_timeout = Some(config.read_timeout);
+    if config.protocol == UpstreamProtocol::Http2 {
         options.set_http_version(2, 2);
     }
     peer

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
@@ -41,6 +40,7 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
     let shared_conf = server.configuration.clone();
 
     let metrics = ProxyMetrics::new();
+    let (draining, draining_receiver) = tokio::sync::watch::channel(false);
     let listener_names: Vec<String> = config.listeners.iter().map(|l| l.name.clone()).collect();
     let runtime = Runtime::new(&config, &metrics, &listener_names);
     let runtime = Arc::new(ArcSwap::from_pointee(runtime));
@@ -50,7 +50,7 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
         metrics: metrics.clone(),
         access_log: config.server.access_log.then_some(AccessLog),
         limits: config.server.limits,
-        draining: Arc::new(AtomicBool::new(false)),
+        draining: draining_receiver,
     };
 
     for (index, listener) in config.listeners.iter().enumerate() {
@@ -91,7 +91,7 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
             listener_names,
             metrics,
             current: std::sync::Mutex::new(config.clone()),
-            draining: shared.draining.clone(),
+            draining,
         },
     ));
     Ok(server)
@@ -109,7 +109,8 @@ struct Supervisor {
     metrics: ProxyMetrics,
     /// The configuration the runtime was built from, with peer names resolved.
     current: std::sync::Mutex<ProxyConfig>,
-    draining: Arc<AtomicBool>,
+    /// Tells the WebSocket tunnels that the process drains.
+    draining: tokio::sync::watch::Sender<bool>,
 }
 
 #[async_trait]
@@ -140,7 +141,7 @@ impl BackgroundService for Supervisor {
             };
             let swapped = tokio::select! {
                 _ = shutdown.changed() => {
-                    self.draining.store(true, Ordering::Relaxed);
+                    self.draining.send_replace(true);
                     checks.stop();
                     return;
                 }

@@ -1,0 +1,163 @@
+//! Upgraded connections (WebSockets: chargers' OCPP sessions) carried by the proxy itself.
+//!
+//! Pingora 0.9 tunnels an upgrade inside its HTTP proxy, where the end of the (empty) request
+//! body can reach the upstream half after the 101 and be taken for the end of the tunnel, so a
+//! fresh connection now and then closes after its first frame; nor does it offer a way to close
+//! tunnels when the process drains. So `EdgeProxy` hands upgrade requests to this module: the
+//! request goes to the peer over a connection of its own ([`handshake`]), and after the 101 the
+//! bytes are relayed both ways until either side closes, the route's idle timeout passes, or
+//! the proxy drains — then each side gets a close frame (1001, going away) between two frames
+//! ([`frames`]), so a charger reconnects to another instance at once.
+
+mod frames;
+pub mod handshake;
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use pingora::protocols::http::ServerSession;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use frames::{FrameTracker, GOING_AWAY_TO_CLIENT, GOING_AWAY_TO_SERVER};
+
+/// The largest answer head (and refusal body) taken from a peer: a sanity bound on a service
+/// of our own, like Pingora's fixed bound on response heads.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// How long a client gets to answer our close frame before the connection is dropped.
+const CLOSE_ANSWER_WAIT: Duration = Duration::from_secs(1);
+
+/// How a tunnel ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunnelEnd {
+    ClientClosed,
+    UpstreamClosed,
+    Idle,
+    /// The proxy drained: both sides were sent a close frame.
+    Drained,
+    ClientFailed,
+    UpstreamFailed,
+}
+
+impl TunnelEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TunnelEnd::ClientClosed => "client closed",
+            TunnelEnd::UpstreamClosed => "upstream closed",
+            TunnelEnd::Idle => "idle timeout",
+            TunnelEnd::Drained => "proxy draining",
+            TunnelEnd::ClientFailed => "client error",
+            TunnelEnd::UpstreamFailed => "upstream error",
+        }
+    }
+}
+
+/// The limits of one tunnel.
+#[derive(Debug, Clone, Copy)]
+pub struct TunnelLimits {
+    /// Closed after this long without a byte in either direction.
+    pub idle_timeout: Duration,
+    /// A write to the peer taking longer than this ends the tunnel.
+    pub write_timeout: Duration,
+}
+
+/// Relays an upgraded connection whose 101 the client has already been sent. `early` holds
+/// what the peer sent right after its 101. Ends when a side closes, on the idle timeout, or
+/// when `draining` turns true.
+pub async fn relay(
+    client: &mut ServerSession,
+    mut upstream: TcpStream,
+    early: BytesMut,
+    limits: TunnelLimits,
+    mut draining: watch::Receiver<bool>,
+) -> TunnelEnd {
+    let mut to_client = FrameTracker::default();
+    let mut to_upstream = FrameTracker::default();
+    if !early.is_empty() {
+        to_client.advance(&early);
+        if client
+            .write_response_body(early.freeze(), false)
+            .await
+            .is_err()
+        {
+            return TunnelEnd::ClientFailed;
+        }
+    }
+    let mut buffer = BytesMut::with_capacity(16 * 1024);
+    let mut closing = *draining.borrow_and_update();
+    let mut idle_deadline = Instant::now() + limits.idle_timeout;
+    loop {
+        if closing && to_client.at_boundary() {
+            return close_both(client, &mut upstream, &mut to_upstream, limits).await;
+        }
+        tokio::select! {
+            body = client.read_request_body() => match body {
+                Ok(Some(bytes)) => {
+                    to_upstream.advance(&bytes);
+                    let write = upstream.write_all(&bytes);
+                    match tokio::time::timeout(limits.write_timeout, write).await {
+                        Ok(Ok(())) => {}
+                        _ => return TunnelEnd::UpstreamFailed,
+                    }
+                }
+                Ok(None) => {
+                    let _ = upstream.shutdown().await;
+                    return TunnelEnd::ClientClosed;
+                }
+                Err(_) => return TunnelEnd::ClientFailed,
+            },
+            read = upstream.read_buf(&mut buffer) => match read {
+                Ok(0) => return TunnelEnd::UpstreamClosed,
+                Ok(_) => {
+                    let chunk = buffer.split().freeze();
+                    to_client.advance(&chunk);
+                    if client.write_response_body(chunk, false).await.is_err() {
+                        return TunnelEnd::ClientFailed;
+                    }
+                    buffer.reserve(16 * 1024);
+                }
+                Err(_) => return TunnelEnd::UpstreamFailed,
+            },
+            _ = tokio::time::sleep_until(idle_deadline) => return TunnelEnd::Idle,
+            // A dropped sender means the process is going away as well.
+            _ = draining.changed(), if !closing => {
+                closing = true;
+                continue;
+            },
+        }
+        idle_deadline = Instant::now() + limits.idle_timeout;
+    }
+}
+
+/// Sends both sides a close frame (the peer's only between two of the client's frames; a peer
+/// mid-frame just sees the connection end) and gives the client a moment to answer.
+async fn close_both(
+    client: &mut ServerSession,
+    upstream: &mut TcpStream,
+    from_client: &mut FrameTracker,
+    limits: TunnelLimits,
+) -> TunnelEnd {
+    if from_client.at_boundary() {
+        let close = upstream.write_all(&GOING_AWAY_TO_SERVER);
+        let _ = tokio::time::timeout(limits.write_timeout, close).await;
+    }
+    let _ = upstream.shutdown().await;
+    let going_away = Bytes::from_static(&GOING_AWAY_TO_CLIENT);
+    if client.write_response_body(going_away, false).await.is_err() {
+        return TunnelEnd::Drained;
+    }
+    // Whatever the client still had in flight is dropped, up to its answering close frame.
+    let _ = tokio::time::timeout(CLOSE_ANSWER_WAIT, async {
+        while let Ok(Some(bytes)) = client.read_request_body().await {
+            from_client.advance(&bytes);
+            if from_client.closed() {
+                break;
+            }
+        }
+    })
+    .await;
+    TunnelEnd::Drained
+}
