@@ -79,6 +79,31 @@ impl Pki {
 
     /// A charger's client certificate with `CN=<charger_id>, O=voltfleet e2e`.
     pub fn charger_identity(&self, charger_id: &str) -> anyhow::Result<reqwest::Identity> {
+        let pem = self.charger_pem(charger_id)?;
+        Ok(reqwest::Identity::from_pem(pem.as_bytes())?)
+    }
+
+    /// A rustls client configuration for a charger: trusts the server CA and presents the
+    /// charger's certificate, for WebSockets over TLS (OCPP security profile 3).
+    pub fn charger_tls(&self, charger_id: &str) -> anyhow::Result<rustls::ClientConfig> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let pem = self.charger_pem(charger_id)?;
+        let chain =
+            CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>()?;
+        let key = PrivateKeyDer::from_pem_slice(pem.as_bytes())?;
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(self.server_ca_pem.as_bytes()) {
+            roots.add(ca?)?;
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        Ok(rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)?)
+    }
+
+    fn charger_pem(&self, charger_id: &str) -> anyhow::Result<String> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name = DistinguishedName::new();
         params
@@ -90,8 +115,7 @@ impl Pki {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.client_ca)?;
-        let pem = format!("{}{}", cert.pem(), key.serialize_pem());
-        Ok(reqwest::Identity::from_pem(pem.as_bytes())?)
+        Ok(format!("{}{}", cert.pem(), key.serialize_pem()))
     }
 
     /// An HTTPS client that trusts the server CA and sends `names` to `address`.

@@ -122,18 +122,26 @@ async fn slow(State(state): State<Arc<UpstreamState>>, Query(query): Query<SlowQ
 }
 
 /// A WebSocket echo that accepts the `ocpp1.6` subprotocol and starts with a greeting naming
-/// the server and the Authorization header it received.
+/// the server and the Authorization header it received (and the client certificate subject
+/// the proxy asserted, when there is one).
 async fn websocket(
     State(state): State<Arc<UpstreamState>>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     state.served.fetch_add(1, Ordering::SeqCst);
-    let authorization = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut authorization = header("authorization");
+    let subject = header("x-client-cert-subject");
+    if !subject.is_empty() {
+        authorization = format!("{authorization} {subject}");
+    }
     let name = state.name.clone();
     upgrade
         .protocols(["ocpp1.6"])

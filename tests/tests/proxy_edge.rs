@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use voltfleet_e2e::pki::Pki;
 use voltfleet_e2e::proxy::ProxyProcess;
 use voltfleet_e2e::upstream::TestUpstream;
@@ -122,6 +125,46 @@ async fn tls_picks_the_certificate_by_sni_and_passes_the_charger_identity() -> a
         Some(serde_json::json!("TLSv1.3")),
         "{log:?}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn chargers_open_websockets_over_tls_with_their_certificate() -> anyhow::Result<()> {
+    let ocpp = TestUpstream::start("ocpp-node").await?;
+    let pki = Pki::new()?;
+    let server = pki.server_certificate("ocpp", &["ocpp.voltfleet.test"])?;
+    let proxy = ProxyProcess::start(&tls_listener(&pki, &[&server], "required", &ocpp)).await?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(pki.charger_tls("CP-0042")?));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", proxy.port)).await?;
+    let name = rustls::pki_types::ServerName::try_from("ocpp.voltfleet.test")?;
+    let tls = connector.connect(name, tcp).await?;
+    let url = format!("wss://ocpp.voltfleet.test:{}/ws", proxy.port);
+    let mut request = url.into_client_request()?;
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse()?);
+    let (mut socket, response) = tokio_tungstenite::client_async(request, tls).await?;
+    assert_eq!(
+        response
+            .headers()
+            .get("sec-websocket-protocol")
+            .map(|v| v.as_bytes()),
+        Some(&b"ocpp1.6"[..])
+    );
+    // The upstream's greeting names the certificate subject the proxy asserted.
+    match socket.next().await.transpose()? {
+        Some(Message::Text(greeting)) => {
+            assert!(greeting.contains("CN=CP-0042"), "{greeting}");
+        }
+        other => anyhow::bail!("expected the greeting, got {other:?}"),
+    }
+    let call = r#"[2,"1","Heartbeat",{}]"#;
+    socket.send(Message::Text(call.into())).await?;
+    assert_eq!(
+        socket.next().await.transpose()?,
+        Some(Message::Text(call.into()))
+    );
+    socket.close(None).await?;
     Ok(())
 }
 
