@@ -263,7 +263,7 @@ impl EdgeProxy {
     ) -> Result<()> {
         let request_id = ctx.request_id.clone();
         let Some(entry) = route.pool.clone() else {
-            return respond::error(session, 502, None, request_id.as_str()).await;
+            return respond::error(session, 502, request_id.as_str()).await;
         };
         let config = &entry.config;
         let mut request = session.req_header().clone();
@@ -278,61 +278,32 @@ impl EdgeProxy {
             crate::config::Balance::Hash(key) => hash_key(key, session, ctx),
             _ => None,
         };
-        let mut upstream = loop {
-            let selected = match entry.pool.select(key.as_deref(), &ctx.tried) {
-                Ok(selected) => selected,
-                Err(err) => {
-                    tracing::warn!(error = %err, "No peer can take a WebSocket.");
-                    return respond::error(session, 503, Some(5), request_id.as_str()).await;
-                }
-            };
-            if !ctx.tried.is_empty() {
-                entry.series.retries.inc();
-            }
-            let peer = selected.peer;
-            ctx.tried.push(peer);
-            ctx.upstream_started = Some(Instant::now());
-            match handshake::connect(peer, &limits).await {
-                Ok(stream) => {
-                    ctx.current = Some(selected);
-                    break stream;
-                }
-                Err(err) => {
-                    entry.pool.report_failure(peer);
-                    tracing::warn!(upstream = %config.name, %peer, error = %err, "Could not connect to a peer for a WebSocket.");
-                    if ctx.tried.len() >= config.tries as usize {
-                        return respond::error(session, err.status(), None, request_id.as_str())
-                            .await;
-                    }
-                }
-            }
+        let mut upstream = match connect_for_upgrade(ctx, &entry, key.as_deref(), &limits).await {
+            Ok(upstream) => upstream,
+            Err(status) => return respond::error(session, status, request_id.as_str()).await,
         };
-        let peer = ctx.tried.last().copied();
-        let fail = |err: handshake::HandshakeError| {
-            if let Some(peer) = peer {
-                entry.pool.report_failure(peer);
-            }
-            tracing::warn!(upstream = %config.name, peer = ?peer, error = %err, "A peer failed a WebSocket upgrade.");
-            err.status()
-        };
-        let (mut response, early) = match handshake::exchange(&mut upstream, &request, &limits)
-            .await
-        {
-            Ok(answer) => answer,
-            Err(err) => return respond::error(session, fail(err), None, request_id.as_str()).await,
-        };
+        let answer = handshake::exchange(&mut upstream, &request, &limits).await;
         ctx.upstream_finished = Some(Instant::now());
+        let peer = ctx.tried.last().copied();
+        let (mut response, early) = match answer {
+            Ok(answer) => answer,
+            Err(err) => {
+                let status = upgrade_failed(&entry, peer, &err);
+                return respond::error(session, status, request_id.as_str()).await;
+            }
+        };
         if let Some(peer) = peer {
             entry.pool.report_success(peer);
         }
         answer_headers(Some(route), &mut response, &request_id)?;
         if response.status.as_u16() != 101 {
             // A refusal (a charger the OCPP service does not know, say) is passed on whole.
-            let body = match handshake::refusal_body(&mut upstream, &response, early, &limits).await
-            {
+            let body = handshake::refusal_body(&mut upstream, &response, early, &limits).await;
+            let body = match body {
                 Ok(body) => body,
                 Err(err) => {
-                    return respond::error(session, fail(err), None, request_id.as_str()).await;
+                    let status = upgrade_failed(&entry, peer, &err);
+                    return respond::error(session, status, request_id.as_str()).await;
                 }
             };
             response.remove_header(&header::TRANSFER_ENCODING);
@@ -357,6 +328,55 @@ impl EdgeProxy {
         tracing::debug!(route = %route.config.label, end = end.as_str(), "A WebSocket tunnel ended.");
         Ok(())
     }
+}
+
+/// A connection to a peer of the pool for an upgrade, trying further peers while connections
+/// are refused (as `fail_to_connect` does for other requests); on failure, the status to answer.
+async fn connect_for_upgrade(
+    ctx: &mut RequestCtx,
+    entry: &PoolEntry,
+    key: Option<&[u8]>,
+    limits: &handshake::HandshakeLimits,
+) -> std::result::Result<tokio::net::TcpStream, u16> {
+    let config = &entry.config;
+    loop {
+        let selected = entry.pool.select(key, &ctx.tried).map_err(|err| {
+            tracing::warn!(error = %err, "No peer can take a WebSocket.");
+            503u16
+        })?;
+        if !ctx.tried.is_empty() {
+            entry.series.retries.inc();
+        }
+        let peer = selected.peer;
+        ctx.tried.push(peer);
+        ctx.upstream_started = Some(Instant::now());
+        match handshake::connect(peer, limits).await {
+            Ok(stream) => {
+                ctx.current = Some(selected);
+                return Ok(stream);
+            }
+            Err(err) => {
+                let status = upgrade_failed(entry, Some(peer), &err);
+                if ctx.tried.len() >= config.tries as usize {
+                    return Err(status);
+                }
+            }
+        }
+    }
+}
+
+/// Reports a peer that failed an upgrade to passive health; the status to answer.
+fn upgrade_failed(
+    entry: &PoolEntry,
+    peer: Option<SocketAddr>,
+    err: &handshake::HandshakeError,
+) -> u16 {
+    if let Some(peer) = peer {
+        entry.pool.report_failure(peer);
+    }
+    let upstream = &entry.config.name;
+    tracing::warn!(%upstream, ?peer, error = %err, "A peer failed a WebSocket upgrade.");
+    err.status()
 }
 
 /// The Host header, or the HTTP/2 authority.
@@ -564,9 +584,8 @@ impl ProxyHttp for EdgeProxy {
     ) -> FailToProxy {
         let status = error_status(e);
         if status > 0 {
-            let retry_after = (status == 503).then_some(5);
             let request_id = ctx.request_id.as_str();
-            if let Err(err) = respond::error(session, status, retry_after, request_id).await {
+            if let Err(err) = respond::error(session, status, request_id).await {
                 tracing::debug!(error = %err, "Could not send the error response.");
             }
         }

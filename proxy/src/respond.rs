@@ -15,13 +15,12 @@ pub async fn plain(
     text(session, status, body, request_id, None).await
 }
 
-/// The answer to a request that could not be proxied.
-pub async fn error(
-    session: &mut Session,
-    status: u16,
-    retry_after: Option<u64>,
-    request_id: &str,
-) -> Result<()> {
+/// How long a client is told to wait before trying again after a 503.
+const RETRY_AFTER_SECONDS: u64 = 5;
+
+/// The answer to a request that could not be proxied; a 503 says when to try again.
+pub async fn error(session: &mut Session, status: u16, request_id: &str) -> Result<()> {
+    let retry_after = (status == 503).then_some(RETRY_AFTER_SECONDS);
     let body = match status {
         400 => "Bad request.\n",
         413 => "The request is too large.\n",

@@ -43,14 +43,6 @@ impl HandshakeError {
             _ => 502,
         }
     }
-
-    /// Whether the failure says nothing about the request itself, so another peer may be tried.
-    pub fn is_connect_failure(&self) -> bool {
-        matches!(
-            self,
-            HandshakeError::Connect { .. } | HandshakeError::ConnectTimeout { .. }
-        )
-    }
 }
 
 /// Limits of one handshake, from the pool's configuration.
