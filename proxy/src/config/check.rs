@@ -273,7 +273,7 @@ impl Checker {
         }
         ServerConfig {
             threads: threads.max(1),
-            work_stealing: raw.work_stealing.unwrap_or(false),
+            work_stealing: raw.work_stealing.unwrap_or(true),
             grace_period: self.duration(
                 "server.grace_period",
                 raw.grace_period,

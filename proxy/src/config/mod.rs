@@ -51,8 +51,8 @@ pub struct StaticSiteConfig {
 pub struct ServerConfig {
     /// Worker threads per listening service.
     pub threads: usize,
-    /// Let idle threads take tasks from busy ones. Off, each connection stays on the thread
-    /// that accepted it, like an NGINX worker: less synchronisation per request.
+    /// Let idle threads take tasks from busy ones (Pingora's default). Off, each thread is a
+    /// runtime of its own and a connection stays on the thread that accepted it.
     pub work_stealing: bool,
     /// After SIGTERM: how long to keep accepting while load balancers notice, then how long
     /// connections in flight may finish.
