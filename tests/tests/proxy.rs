@@ -527,16 +527,7 @@ async fn websockets_pass_through_with_subprotocol_and_outlive_the_read_timeout()
         Some(Message::Binary(vec![0, 1, 2].into()))
     );
     socket.close(None).await?;
-    eventually(
-        Duration::from_secs(5),
-        "the WebSocket gauge to drop",
-        || async {
-            let metrics = get(&proxy.admin_url("/metrics")).await?.1;
-            Ok(metrics.contains("voltfleet_proxy_websockets_active{route=\"*/ws\"} 0"))
-        },
-    )
-    .await?;
-    Ok(())
+    no_websocket_left_open(&proxy).await
 }
 
 #[tokio::test]
@@ -641,6 +632,19 @@ async fn the_example_configurations_are_valid() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits (bounded) until the proxy counts no open WebSocket on the `/ws` route.
+async fn no_websocket_left_open(proxy: &ProxyProcess) -> anyhow::Result<()> {
+    eventually(
+        Duration::from_secs(5),
+        "the WebSocket gauge to drop",
+        || async {
+            let metrics = get(&proxy.admin_url("/metrics")).await?.1;
+            Ok(metrics.contains("voltfleet_proxy_websockets_active{route=\"*/ws\"} 0"))
+        },
+    )
+    .await
+}
+
 /// A proxy with one WebSocket route, `/ws`, to `upstream`.
 async fn websocket_proxy(
     upstream: &TestUpstream,
@@ -696,15 +700,7 @@ async fn an_idle_websocket_is_closed_after_its_idle_timeout() -> anyhow::Result<
         !matches!(ended, Some(Ok(Message::Text(_) | Message::Binary(_)))),
         "{ended:?}"
     );
-    eventually(
-        Duration::from_secs(5),
-        "the WebSocket gauge to drop",
-        || async {
-            let metrics = get(&proxy.admin_url("/metrics")).await?.1;
-            Ok(metrics.contains("voltfleet_proxy_websockets_active{route=\"*/ws\"} 0"))
-        },
-    )
-    .await
+    no_websocket_left_open(&proxy).await
 }
 
 #[tokio::test]
