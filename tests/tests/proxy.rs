@@ -704,6 +704,24 @@ async fn an_idle_websocket_is_closed_after_its_idle_timeout() -> anyhow::Result<
 }
 
 #[tokio::test]
+async fn a_websocket_quiet_for_over_a_minute_stays_open() -> anyhow::Result<()> {
+    // Chargers may send nothing between heartbeats for minutes; only the route's idle timeout
+    // (5 minutes here) may close their tunnel, not a read timeout of the HTTP session (60 s).
+    let ocpp = TestUpstream::start("ocpp-node").await?;
+    let proxy = websocket_proxy(&ocpp, "websocket_idle_timeout = \"5m\"\n").await?;
+    let (mut socket, _, greeting) =
+        open_websocket(proxy.ws_url("/ws").as_str().into_client_request()?).await?;
+    assert!(greeting.is_some());
+    tokio::time::sleep(Duration::from_secs(65)).await;
+    socket.send(Message::Text("after a quiet minute".into())).await?;
+    assert_eq!(
+        socket.next().await.transpose()?,
+        Some(Message::Text("after a quiet minute".into()))
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_refused_upgrade_is_passed_on_whole() -> anyhow::Result<()> {
     // The echo route answers an upgrade request with an ordinary 200 and a JSON body.
     let app = TestUpstream::start("app").await?;

@@ -60,7 +60,7 @@ impl TunnelEnd {
 pub struct TunnelLimits {
     /// Closed after this long without a byte in either direction.
     pub idle_timeout: Duration,
-    /// A write to the peer taking longer than this ends the tunnel.
+    /// A write to either side taking longer than this ends the tunnel.
     pub write_timeout: Duration,
 }
 
@@ -74,6 +74,10 @@ pub async fn relay(
     limits: TunnelLimits,
     mut draining: watch::Receiver<bool>,
 ) -> TunnelEnd {
+    // The tunnel's idle timeout governs, not the session's own read timeout for request bodies
+    // (60 s in Pingora), which would cut a charger that stays quiet between heartbeats.
+    client.set_read_timeout(None);
+    client.set_write_timeout(Some(limits.write_timeout));
     let mut to_client = FrameTracker::default();
     let mut to_upstream = FrameTracker::default();
     if !early.is_empty() {
