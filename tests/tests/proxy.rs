@@ -713,7 +713,9 @@ async fn a_websocket_quiet_for_over_a_minute_stays_open() -> anyhow::Result<()> 
         open_websocket(proxy.ws_url("/ws").as_str().into_client_request()?).await?;
     assert!(greeting.is_some());
     tokio::time::sleep(Duration::from_secs(65)).await;
-    socket.send(Message::Text("after a quiet minute".into())).await?;
+    socket
+        .send(Message::Text("after a quiet minute".into()))
+        .await?;
     assert_eq!(
         socket.next().await.transpose()?,
         Some(Message::Text("after a quiet minute".into()))
