@@ -145,6 +145,8 @@ pub struct Shared {
     pub limits: Limits,
     /// Turns true when the process starts draining (SIGTERM, or handing over to an upgrade).
     pub draining: tokio::sync::watch::Receiver<bool>,
+    /// Over how long the WebSockets of a draining proxy are closed.
+    pub websocket_close_spread: std::time::Duration,
 }
 
 /// The proxy of one listener.
@@ -322,6 +324,7 @@ impl EdgeProxy {
         let limits = TunnelLimits {
             idle_timeout: route.config.websocket_idle_timeout,
             write_timeout: config.write_timeout,
+            close_spread: self.shared.websocket_close_spread,
         };
         let draining = self.shared.draining.clone();
         let end = websocket::relay(client, upstream, early, limits, draining).await;

@@ -51,6 +51,7 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
         access_log: config.server.access_log.then_some(AccessLog),
         limits: config.server.limits,
         draining: draining_receiver,
+        websocket_close_spread: config.server.websocket_close_spread,
     };
 
     for (index, listener) in config.listeners.iter().enumerate() {

@@ -794,6 +794,45 @@ async fn a_draining_proxy_closes_websockets_with_going_away() -> anyhow::Result<
 }
 
 #[tokio::test]
+async fn a_draining_proxy_closes_its_websockets_one_by_one() -> anyhow::Result<()> {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    // The chargers of one instance are closed at random moments over the close spread (by
+    // default half the harness's 2 s grace period), so they do not reconnect all at once.
+    let ocpp = TestUpstream::start("ocpp-node").await?;
+    let proxy = websocket_proxy(&ocpp, "").await?;
+    let mut sockets = Vec::new();
+    for _ in 0..20 {
+        let request = proxy.ws_url("/ws").as_str().into_client_request()?;
+        sockets.push(open_websocket(request).await?.0);
+    }
+    proxy.signal("TERM").await?;
+    let signalled = tokio::time::Instant::now();
+    let closes = sockets.into_iter().map(|mut socket| async move {
+        let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .map_err(|_| anyhow::anyhow!("no close frame within 5 s of SIGTERM"))?;
+        match frame.transpose()? {
+            Some(Message::Close(Some(frame))) if frame.code == CloseCode::Away => {
+                Ok(signalled.elapsed())
+            }
+            other => anyhow::bail!("expected a close frame with 1001, got {other:?}"),
+        }
+    });
+    let mut after = futures_util::future::try_join_all(closes).await?;
+    after.sort();
+    let (first, last) = (after[0], after[after.len() - 1]);
+    assert!(
+        last < Duration::from_secs(2),
+        "all closed within the grace period: {after:?}"
+    );
+    assert!(
+        last - first >= Duration::from_millis(200),
+        "the closes are spread out: {after:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_client_hanging_up_does_not_count_against_the_peer() -> anyhow::Result<()> {
     let (a, b) = (
         TestUpstream::start("a").await?,

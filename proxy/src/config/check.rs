@@ -271,14 +271,32 @@ impl Checker {
         if threads == 0 {
             self.problem("server.threads", "0 threads cannot serve", "set 1 or more");
         }
+        let grace_period = self.duration(
+            "server.grace_period",
+            raw.grace_period,
+            Duration::from_secs(5),
+        );
+        let websocket_close_spread = self.duration(
+            "server.websocket_close_spread",
+            raw.websocket_close_spread,
+            grace_period / 2,
+        );
+        if !grace_period.is_zero() && websocket_close_spread >= grace_period {
+            self.problem(
+                "server.websocket_close_spread",
+                format!(
+                    "{} is not shorter than server.grace_period ({})",
+                    humantime::format_duration(websocket_close_spread),
+                    humantime::format_duration(grace_period)
+                ),
+                "make it shorter than the grace period (the default is half of it), so that every WebSocket is closed before the process exits",
+            );
+        }
         ServerConfig {
             threads: threads.max(1),
             work_stealing: raw.work_stealing.unwrap_or(true),
-            grace_period: self.duration(
-                "server.grace_period",
-                raw.grace_period,
-                Duration::from_secs(5),
-            ),
+            grace_period,
+            websocket_close_spread,
             graceful_shutdown_timeout: self.duration(
                 "server.graceful_shutdown_timeout",
                 raw.graceful_shutdown_timeout,
@@ -934,6 +952,7 @@ upstream = "api"
             r#"
 [server]
 grace_period = "soon"
+websocket_close_spread = "10s"
 
 [[listeners]]
 address = "127.0.0.1:8080"
@@ -962,6 +981,7 @@ upstream = "apis"
         let text = found.join("\n");
         for expected in [
             "server.grace_period",
+            "server.websocket_close_spread",
             "listeners[0].trusted_proxies[0]",
             "listeners[0].tls.certificates[0].cert",
             "listeners[0].tls.certificates[0].key",

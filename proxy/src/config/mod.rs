@@ -58,6 +58,9 @@ pub struct ServerConfig {
     /// connections in flight may finish.
     pub grace_period: Duration,
     pub graceful_shutdown_timeout: Duration,
+    /// When draining, WebSockets are closed at random moments over this long, so that the
+    /// chargers of an instance do not all reconnect in the same second.
+    pub websocket_close_spread: Duration,
     /// Unix socket through which a new binary takes over the listeners (`--upgrade`).
     pub upgrade_socket: PathBuf,
     pub pid_file: PathBuf,

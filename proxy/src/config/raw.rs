@@ -13,6 +13,7 @@ pub struct RawServer {
     pub work_stealing: Option<bool>,
     pub grace_period: Option<String>,
     pub graceful_shutdown_timeout: Option<String>,
+    pub websocket_close_spread: Option<String>,
     pub upgrade_socket: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
     pub access_log: Option<bool>,

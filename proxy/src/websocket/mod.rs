@@ -62,11 +62,13 @@ pub struct TunnelLimits {
     pub idle_timeout: Duration,
     /// A write to either side taking longer than this ends the tunnel.
     pub write_timeout: Duration,
+    /// When the proxy drains, the tunnel is closed at a random moment within this long.
+    pub close_spread: Duration,
 }
 
 /// Relays an upgraded connection whose 101 the client has already been sent. `early` holds
 /// what the peer sent right after its 101. Ends when a side closes, on the idle timeout, or
-/// when `draining` turns true.
+/// at a random moment within the close spread after `draining` turns true.
 pub async fn relay(
     client: &mut ServerSession,
     mut upstream: TcpStream,
@@ -91,10 +93,14 @@ pub async fn relay(
         }
     }
     let mut buffer = BytesMut::with_capacity(16 * 1024);
-    let mut closing = *draining.borrow_and_update();
+    // Once the proxy drains: when this tunnel is to be closed.
+    let mut close_at = draining
+        .borrow_and_update()
+        .then(|| Instant::now() + close_delay(limits.close_spread));
     let mut idle_deadline = Instant::now() + limits.idle_timeout;
     loop {
-        if closing && to_client.at_boundary() {
+        let close_due = close_at.is_some_and(|at| at <= Instant::now());
+        if close_due && to_client.at_boundary() {
             return close_both(client, &mut upstream, &mut to_upstream, limits).await;
         }
         tokio::select! {
@@ -127,12 +133,22 @@ pub async fn relay(
             },
             _ = tokio::time::sleep_until(idle_deadline) => return TunnelEnd::Idle,
             // A dropped sender means the process is going away as well.
-            _ = draining.changed(), if !closing => {
-                closing = true;
+            _ = draining.changed(), if close_at.is_none() => {
+                close_at = Some(Instant::now() + close_delay(limits.close_spread));
                 continue;
             },
+            _ = tokio::time::sleep_until(close_at.unwrap_or(idle_deadline)), if close_at.is_some() && !close_due => continue,
         }
         idle_deadline = Instant::now() + limits.idle_timeout;
+    }
+}
+
+/// A random moment within `spread`, so that the tunnels of a draining proxy close one by one.
+fn close_delay(spread: Duration) -> Duration {
+    let millis = u64::try_from(spread.as_millis()).unwrap_or(u64::MAX);
+    match millis {
+        0 => Duration::ZERO,
+        _ => Duration::from_millis(rand::random_range(0..millis)),
     }
 }
 
