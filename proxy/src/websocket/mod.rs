@@ -7,7 +7,7 @@
 //! request goes to the peer over a connection of its own ([`handshake`]), and after the 101 the
 //! bytes are relayed both ways until either side closes, the route's idle timeout passes, or
 //! the proxy drains — then, at a random moment within the close spread, each side gets a close
-//! frame (1001, going away) between two frames ([`frames`]), so the chargers reconnect to other
+//! frame (1001, going away) between two frames (`frames`), so the chargers reconnect to other
 //! instances one by one rather than all in the same second.
 
 mod frames;
