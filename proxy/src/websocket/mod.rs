@@ -28,6 +28,10 @@ use frames::{FrameTracker, GOING_AWAY_TO_CLIENT, GOING_AWAY_TO_SERVER};
 /// of our own, like Pingora's fixed bound on response heads.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
+/// What one read from the peer takes at most. OCPP messages are a few hundred bytes and a
+/// proxy holds thousands of idle tunnels, so this stays small; larger frames take more reads.
+const READ_CHUNK: usize = 4 * 1024;
+
 /// How long a client gets to answer our close frame before the connection is dropped.
 const CLOSE_ANSWER_WAIT: Duration = Duration::from_secs(1);
 
@@ -93,7 +97,7 @@ pub async fn relay(
             return TunnelEnd::ClientFailed;
         }
     }
-    let mut buffer = BytesMut::with_capacity(16 * 1024);
+    let mut buffer = BytesMut::with_capacity(READ_CHUNK);
     // Once the proxy drains: when this tunnel is to be closed.
     let mut close_at = draining
         .borrow_and_update()
@@ -128,7 +132,7 @@ pub async fn relay(
                     if client.write_response_body(chunk, false).await.is_err() {
                         return TunnelEnd::ClientFailed;
                     }
-                    buffer.reserve(16 * 1024);
+                    buffer.reserve(READ_CHUNK);
                 }
                 Err(_) => return TunnelEnd::UpstreamFailed,
             },
