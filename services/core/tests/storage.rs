@@ -14,8 +14,8 @@ use voltfleet_core::domain::{
 };
 use voltfleet_core::storage::{
     BootInfo, Database, NewApiKey, NewAuditEntry, NewChargePoint, NewConnector, NewEvse,
-    NewIdToken, NewLocation, NewMeterValue, NewOperator, NewTransaction, StopTransaction,
-    StorageError,
+    NewIdToken, NewLocation, NewMeterValue, NewOperator, NewTransaction, StatusReport,
+    StopTransaction, StorageError,
 };
 use voltfleet_core::testing::{TestMySql, mysql_settings, sqlite_settings};
 
@@ -149,10 +149,14 @@ async fn check_migrations_apply_once(db: &Database) {
         .pending_migrations()
         .await
         .expect("pending migrations are listed");
-    assert_eq!(pending, vec![1], "a fresh database lacks every migration");
+    assert_eq!(
+        pending,
+        vec![1, 2],
+        "a fresh database lacks every migration"
+    );
 
     let applied = db.migrate().await.expect("migrations apply");
-    assert_eq!(applied, vec![1]);
+    assert_eq!(applied, vec![1, 2]);
     assert!(db.pending_migrations().await.expect("listed").is_empty());
 
     let again = db.migrate().await.expect("a second run succeeds");
@@ -327,6 +331,7 @@ async fn check_charge_points(db: &Database) {
                 serial_number: Some("SN-0001".into()),
                 firmware_version: Some("1.4.2".into()),
                 ocpp_version: Some("1.6".into()),
+                ..BootInfo::default()
             },
             booted_at,
         )
@@ -387,6 +392,7 @@ async fn check_charge_points(db: &Database) {
         serial_number: None,
         firmware_version: None,
         ocpp_version: None,
+        ..BootInfo::default()
     };
     match charge_points.record_boot(id, &too_long, heartbeat).await {
         Err(StorageError::Other(message)) => assert!(message.contains("charge point"), "{message}"),
@@ -526,12 +532,23 @@ async fn check_evses_and_connectors(db: &Database) {
 
     // StatusNotification updates a known EVSE and adds one the charger announces.
     let at = utc("2025-06-01T09:00:00.125Z");
+    let report = |evse: i32, status: &str| StatusReport {
+        charge_point_id: cp,
+        connector_id: evse,
+        status: status.into(),
+        error_code: "NoError".into(),
+        info: None,
+        vendor_id: None,
+        vendor_error_code: None,
+        reported_at: Some(at),
+        received_at: at,
+    };
     charge_points
-        .set_evse_status(cp, 1, "Charging", at)
+        .record_status(&report(1, "Charging"))
         .await
         .expect("status set");
     charge_points
-        .set_evse_status(cp, 3, "Available", at)
+        .record_status(&report(3, "Available"))
         .await
         .expect("EVSE 3 announced");
     let statuses: Vec<_> = charge_points
@@ -551,7 +568,10 @@ async fn check_evses_and_connectors(db: &Database) {
     );
     assert_not_found(
         charge_points
-            .set_evse_status(cp + 1000, 1, "Available", at)
+            .record_status(&StatusReport {
+                charge_point_id: cp + 1000,
+                ..report(1, "Available")
+            })
             .await,
         "charge point",
     );
@@ -630,6 +650,8 @@ async fn check_transactions(db: &Database) {
         id_token: "DEMO-TAG-1".into(),
         meter_start_wh: EnergyWh(1_000),
         started_at: utc("2025-06-01T10:00:00Z"),
+        reservation_id: None,
+        start_auth_status: None,
     };
     let id = transactions.start(&start).await.expect("started");
     assert_eq!(
@@ -684,6 +706,7 @@ async fn check_transactions(db: &Database) {
         meter_stop_wh: EnergyWh(8_500),
         stopped_at: utc("2025-06-01T11:15:30.5Z"),
         stop_reason: Some("EVDisconnected".into()),
+        stop_id_token: None,
     };
     transactions.stop(id, &stop).await.expect("stopped");
     let later = StopTransaction {
@@ -719,6 +742,8 @@ async fn check_meter_values_come_back_in_sampling_order(db: &Database) {
             id_token: "TAG".into(),
             meter_start_wh: EnergyWh(0),
             started_at: utc("2025-06-01T10:00:00Z"),
+            reservation_id: None,
+            start_auth_status: None,
         })
         .await
         .expect("started");
@@ -826,6 +851,8 @@ async fn check_timestamps_are_utc_to_the_millisecond(db: &Database) {
             id_token: "TAG".into(),
             meter_start_wh: EnergyWh(0),
             started_at: started,
+            reservation_id: None,
+            start_auth_status: None,
         })
         .await
         .expect("started");

@@ -26,9 +26,14 @@ macro_rules! with_pool {
 pub mod api_keys;
 pub mod audit;
 pub mod charge_points;
+pub mod charging_profiles;
+pub mod configuration;
 pub mod id_tokens;
+pub mod local_list;
 pub mod locations;
 pub mod operators;
+pub mod reservations;
+mod text_enum;
 pub mod transactions;
 
 use std::collections::BTreeSet;
@@ -55,10 +60,18 @@ pub use audit::{Audit, AuditEntry, NewAuditEntry};
 pub use charge_points::{
     BootInfo, ChargePoint, ChargePoints, Connector, Evse, NewChargePoint, NewConnector, NewEvse,
 };
+pub use charge_points::{StatusHistoryEntry, StatusRecorded, StatusReport};
+pub use charging_profiles::{
+    ChargingProfile, ChargingProfileKind, ChargingProfilePurpose, ChargingProfiles, ClearFilter,
+    NewChargingProfile, ProfileInstalled, RecurrencyKind,
+};
+pub use configuration::{Configuration, ConfigurationEntry, StoredConfiguration};
 pub use error::StorageError;
 pub use id_tokens::{IdToken, IdTokens, NewIdToken};
+pub use local_list::{LocalList, LocalListEntry, LocalListUpdate};
 pub use locations::{Location, Locations, NewLocation};
 pub use operators::{NewOperator, Operator, Operators};
+pub use reservations::{NewReservation, Reservation, ReservationStatus, Reservations};
 pub use transactions::{
     MeterValue, NewMeterValue, NewTransaction, StopTransaction, Transaction, Transactions,
 };

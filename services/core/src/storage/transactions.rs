@@ -2,14 +2,22 @@
 //!
 //! Chargers resend messages whose reply they missed, so starting and stopping are idempotent:
 //! the same StartTransaction gets the same transaction id back, and a repeated stop changes
-//! nothing.
+//! nothing. Meter values are too: a sample is identified by charger, EVSE, time, measurand,
+//! phase, location and context, and storing it again is ignored.
+
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
+use sqlx::{Connection, Executor, QueryBuilder};
 
 use super::error::{is_foreign_key_violation, is_unique_violation};
 use super::time::Stamp;
 use super::{Database, Done, StorageError};
 use crate::domain::EnergyWh;
+
+/// Rows per meter-value INSERT. Each row binds 10 values, so a statement holds 10,000
+/// placeholders: well under MySQL's 65,535 and SQLite's 32,766, and a few hundred KB of text.
+const METER_VALUE_ROWS_PER_INSERT: usize = 1_000;
 
 /// A stored transaction; its `id` is the OCPP 1.6 transactionId.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -26,6 +34,13 @@ pub struct Transaction {
     /// OCPP stop reason such as `Local` or `EVDisconnected`.
     pub stop_reason: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The reservationId the charger started with, as it sent it (not checked against
+    /// [`super::Reservations`]).
+    pub reservation_id: Option<i64>,
+    /// The idTag StopTransaction named, when it named one.
+    pub stop_id_token: Option<String>,
+    /// The idTagInfo status StartTransaction was answered with, such as `Accepted`.
+    pub start_auth_status: Option<String>,
 }
 
 impl Transaction {
@@ -43,6 +58,9 @@ pub struct NewTransaction {
     pub id_token: String,
     pub meter_start_wh: EnergyWh,
     pub started_at: DateTime<Utc>,
+    pub reservation_id: Option<i64>,
+    /// The idTagInfo status answered, as spelled on the wire.
+    pub start_auth_status: Option<String>,
 }
 
 /// What [`Transactions::stop`] stores (OCPP StopTransaction).
@@ -51,9 +69,12 @@ pub struct StopTransaction {
     pub meter_stop_wh: EnergyWh,
     pub stopped_at: DateTime<Utc>,
     pub stop_reason: Option<String>,
+    /// The idTag of whoever stopped it, when the charger sent one.
+    pub stop_id_token: Option<String>,
 }
 
-/// One sampled value (OCPP SampledValue), with the charger's spelling of each field.
+/// One sampled value (OCPP SampledValue), with the charger's spelling of each field. A phase,
+/// context or location the charger did not give is `None` (stored as an empty text).
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct MeterValue {
     pub id: i64,
@@ -74,7 +95,8 @@ pub struct MeterValue {
     pub location: Option<String>,
 }
 
-/// What [`Transactions::add_meter_values`] stores.
+/// What [`Transactions::add_meter_values`] and [`Transactions::insert_meter_values_bulk`] store.
+/// `Some("")` for phase, context or location is the same as `None`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewMeterValue {
     pub transaction_id: Option<i64>,
@@ -93,7 +115,8 @@ macro_rules! select {
     ($rest:literal) => {
         concat!(
             "SELECT id, charge_point_id, evse_number, id_token, meter_start_wh, meter_stop_wh, ",
-            "started_at, stopped_at, stop_reason, created_at FROM transactions ",
+            "started_at, stopped_at, stop_reason, created_at, reservation_id, stop_id_token, ",
+            "start_auth_status FROM transactions ",
             $rest
         )
     };
@@ -115,7 +138,8 @@ impl Transactions<'_> {
         let result = with_pool!(self.db, |pool| {
             sqlx::query(
                 "INSERT INTO transactions (charge_point_id, evse_number, id_token, meter_start_wh, \
-                 started_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                 started_at, created_at, reservation_id, start_auth_status) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(new.charge_point_id)
             .bind(new.evse_number)
@@ -123,6 +147,8 @@ impl Transactions<'_> {
             .bind(new.meter_start_wh)
             .bind(started_at)
             .bind(Stamp::now())
+            .bind(new.reservation_id)
+            .bind(new.start_auth_status.as_deref())
             .execute(pool)
             .await
             .map(Done::from)
@@ -174,12 +200,13 @@ impl Transactions<'_> {
     pub async fn stop(&self, id: i64, stop: &StopTransaction) -> Result<(), StorageError> {
         let done = with_pool!(self.db, |pool| {
             sqlx::query(
-                "UPDATE transactions SET meter_stop_wh = ?, stopped_at = ?, stop_reason = ? \
-                 WHERE id = ? AND stopped_at IS NULL",
+                "UPDATE transactions SET meter_stop_wh = ?, stopped_at = ?, stop_reason = ?, \
+                 stop_id_token = ? WHERE id = ? AND stopped_at IS NULL",
             )
             .bind(stop.meter_stop_wh)
             .bind(Stamp::new(stop.stopped_at))
             .bind(stop.stop_reason.as_deref())
+            .bind(stop.stop_id_token.as_deref())
             .bind(id)
             .execute(pool)
             .await
@@ -205,56 +232,187 @@ impl Transactions<'_> {
         found.ok_or_else(|| StorageError::not_found("transaction", format!("id {id}")))
     }
 
-    /// Stores a batch of sampled values (one MeterValues message) all or nothing. `NotFound`
+    /// The transaction running on an EVSE: the latest one there that has not stopped.
+    pub async fn active_on(
+        &self,
+        charge_point_id: i64,
+        evse_number: i32,
+    ) -> Result<Option<Transaction>, StorageError> {
+        with_pool!(self.db, |pool| {
+            sqlx::query_as::<_, Transaction>(select!(
+                "WHERE charge_point_id = ? AND evse_number = ? AND stopped_at IS NULL \
+                 ORDER BY started_at DESC, id DESC LIMIT 1"
+            ))
+            .bind(charge_point_id)
+            .bind(evse_number)
+            .fetch_optional(pool)
+            .await
+        })
+        .map_err(|err| {
+            self.db.fail(
+                err,
+                "transaction",
+                format!("running on EVSE {evse_number} of charge point id {charge_point_id}"),
+            )
+        })
+    }
+
+    /// The transactions started with this ID token (in any letter case) that have not
+    /// stopped, oldest first: more than one means the token is in use twice (ConcurrentTx).
+    pub async fn active_for_token(&self, token: &str) -> Result<Vec<Transaction>, StorageError> {
+        with_pool!(self.db, |pool| {
+            sqlx::query_as::<_, Transaction>(select!(
+                "WHERE id_token = ? AND stopped_at IS NULL ORDER BY started_at, id"
+            ))
+            .bind(token)
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(|err| {
+            self.db.fail(
+                err,
+                "transaction",
+                format!("running with ID token `{token}`"),
+            )
+        })
+    }
+
+    /// The transaction with this id if it was started on this charger, else `None`: a
+    /// charger's MeterValues may only be linked to its own transactions.
+    pub async fn belongs_to(
+        &self,
+        transaction_id: i64,
+        charge_point_id: i64,
+    ) -> Result<Option<Transaction>, StorageError> {
+        with_pool!(self.db, |pool| {
+            sqlx::query_as::<_, Transaction>(select!("WHERE id = ? AND charge_point_id = ?"))
+                .bind(transaction_id)
+                .bind(charge_point_id)
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(|err| {
+            self.db.fail(
+                err,
+                "transaction",
+                format!("id {transaction_id} of charge point id {charge_point_id}"),
+            )
+        })
+    }
+
+    /// Stores a batch of sampled values (one MeterValues message) all or nothing; samples
+    /// stored before (a resent message) are skipped, the first stored copy wins. `NotFound`
     /// when a value names a charger or transaction that does not exist.
     pub async fn add_meter_values(&self, values: &[NewMeterValue]) -> Result<(), StorageError> {
+        self.insert_meter_values(values, false).await.map(|_| ())
+    }
+
+    /// Stores many sampled values (an import, a charger's backlog) with multi-row INSERTs of
+    /// up to 1,000 rows, all in one database transaction, and returns how many were new.
+    /// Samples stored before, or repeated within `values`, are skipped (the first copy wins).
+    /// `NotFound`, with nothing stored, when a value names a charger or transaction that does
+    /// not exist.
+    pub async fn insert_meter_values_bulk(
+        &self,
+        values: &[NewMeterValue],
+    ) -> Result<u64, StorageError> {
+        self.insert_meter_values(values, true).await
+    }
+
+    /// Both of the above; counts the new rows only when `count` is set, since MySQL needs two
+    /// extra queries for that.
+    async fn insert_meter_values(
+        &self,
+        values: &[NewMeterValue],
+        count: bool,
+    ) -> Result<u64, StorageError> {
         if values.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
-        const INSERT: &str = "INSERT INTO meter_values (transaction_id, charge_point_id, \
-            evse_number, sampled_at, measurand, phase, unit, value, context, location) \
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        // Not `INSERT IGNORE` on MySQL: that would also turn a missing charger or transaction
+        // (a foreign key) into a warning and drop the row.
+        let (mysql, skip_duplicates) = match self.db {
+            Database::MySql(_) => (true, " ON DUPLICATE KEY UPDATE id = id"),
+            Database::Sqlite(_) => (false, " ON CONFLICT DO NOTHING"),
+        };
         let result = with_pool!(self.db, |pool| {
             async {
-                let mut tx = pool.begin().await?;
-                for value in values {
-                    sqlx::query(INSERT)
-                        .bind(value.transaction_id)
-                        .bind(value.charge_point_id)
-                        .bind(value.evse_number)
-                        .bind(Stamp::new(value.sampled_at))
-                        .bind(&value.measurand)
-                        .bind(value.phase.as_deref())
-                        .bind(&value.unit)
-                        .bind(value.value)
-                        .bind(value.context.as_deref())
-                        .bind(value.location.as_deref())
-                        .execute(&mut *tx)
+                let mut connection = pool.acquire().await?;
+                // sqlx connects to MySQL with CLIENT_FOUND_ROWS, so a skipped duplicate counts
+                // as an affected row like an insert. New rows are counted instead as the rows
+                // above the highest id of the transaction's snapshot: our own inserts are the
+                // only ones a REPEATABLE READ snapshot adds (whatever the server's default
+                // level), and reading MAX(id) first is what takes the snapshot.
+                let mysql_count = mysql && count;
+                if mysql_count {
+                    connection
+                        .execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                         .await?;
                 }
-                tx.commit().await
+                let mut tx = connection.begin().await?;
+                let highest_before = if mysql_count {
+                    sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) FROM meter_values")
+                        .fetch_one(&mut *tx)
+                        .await?
+                } else {
+                    0
+                };
+                let mut affected = 0;
+                for chunk in values.chunks(METER_VALUE_ROWS_PER_INSERT) {
+                    let mut insert = QueryBuilder::new(
+                        "INSERT INTO meter_values (transaction_id, charge_point_id, evse_number, \
+                         sampled_at, measurand, phase, unit, value, context, location) ",
+                    );
+                    insert.push_values(chunk, |mut row, value| {
+                        row.push_bind(value.transaction_id)
+                            .push_bind(value.charge_point_id)
+                            .push_bind(value.evse_number)
+                            .push_bind(Stamp::new(value.sampled_at))
+                            .push_bind(value.measurand.as_str())
+                            .push_bind(value.phase.as_deref().unwrap_or(""))
+                            .push_bind(value.unit.as_str())
+                            .push_bind(value.value)
+                            .push_bind(value.context.as_deref().unwrap_or(""))
+                            .push_bind(value.location.as_deref().unwrap_or(""));
+                    });
+                    insert.push(skip_duplicates);
+                    // Full chunks share one statement text worth preparing once per connection;
+                    // the shorter last chunk's text is used once, so it is not cached.
+                    let done = insert
+                        .build()
+                        .persistent(chunk.len() == METER_VALUE_ROWS_PER_INSERT)
+                        .execute(&mut *tx)
+                        .await?;
+                    affected += done.rows_affected();
+                }
+                let inserted = if mysql_count {
+                    let new_rows = sqlx::query_scalar::<_, i64>(
+                        "SELECT COUNT(*) FROM meter_values WHERE id > ?",
+                    )
+                    .bind(highest_before)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    u64::try_from(new_rows).unwrap_or_default()
+                } else {
+                    // SQLite counts only the rows an INSERT … DO NOTHING actually added.
+                    affected
+                };
+                tx.commit().await?;
+                Ok::<u64, sqlx::Error>(inserted)
             }
             .await
         });
-        let first = &values[0];
-        match result {
-            Ok(()) => Ok(()),
-            Err(err) if is_foreign_key_violation(&err) => Err(StorageError::not_found(
-                "charge point or transaction",
-                format!(
-                    "charge point id {} or transaction id {}",
-                    first.charge_point_id,
-                    first
-                        .transaction_id
-                        .map_or_else(|| "(none)".to_string(), |id| id.to_string())
-                ),
-            )),
-            Err(err) => Err(self.db.fail(
-                err,
-                "meter values",
-                format!("of charge point id {}", first.charge_point_id),
-            )),
-        }
+        result.map_err(|err| {
+            if is_foreign_key_violation(&err) {
+                StorageError::not_found("charge point or transaction", meter_value_parents(values))
+            } else {
+                self.db.fail(
+                    err,
+                    "meter values",
+                    format!("of charge point id {}", values[0].charge_point_id),
+                )
+            }
+        })
     }
 
     /// A transaction's meter values in the order they were sampled.
@@ -262,7 +420,8 @@ impl Transactions<'_> {
         with_pool!(self.db, |pool| {
             sqlx::query_as::<_, MeterValue>(
                 "SELECT id, transaction_id, charge_point_id, evse_number, sampled_at, measurand, \
-                 phase, unit, value, context, location FROM meter_values \
+                 NULLIF(phase, '') AS phase, unit, value, NULLIF(context, '') AS context, \
+                 NULLIF(location, '') AS location FROM meter_values \
                  WHERE transaction_id = ? ORDER BY sampled_at, id",
             )
             .bind(transaction_id)
@@ -277,4 +436,29 @@ impl Transactions<'_> {
             )
         })
     }
+}
+
+/// The chargers and transactions a batch names, for the `NotFound` that one of them is
+/// missing (a multi-row INSERT does not say which row failed).
+fn meter_value_parents(values: &[NewMeterValue]) -> String {
+    fn listed(ids: BTreeSet<i64>) -> String {
+        const SHOWN: usize = 5;
+        let mut text = ids
+            .iter()
+            .take(SHOWN)
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        if ids.len() > SHOWN {
+            text.push_str(&format!(" and {} more", ids.len() - SHOWN));
+        }
+        text
+    }
+    let chargers: BTreeSet<i64> = values.iter().map(|v| v.charge_point_id).collect();
+    let transactions: BTreeSet<i64> = values.iter().filter_map(|v| v.transaction_id).collect();
+    let mut key = format!("charge point id {}", listed(chargers));
+    if !transactions.is_empty() {
+        key.push_str(&format!(" or transaction id {}", listed(transactions)));
+    }
+    key
 }
