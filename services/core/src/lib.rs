@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod ocpp;
 pub mod shared;
 pub mod storage;
 pub mod telemetry;

@@ -129,6 +129,7 @@ on_both_backends! {
         check_lock_expires,
         check_other_holder_cannot_release,
         check_counters,
+        check_directory_newest_claim_wins,
     ],
 }
 
@@ -985,4 +986,67 @@ async fn redis_over_tls_trusts_the_configured_ca() {
         message.contains("redis.tls_ca"),
         "the message says what to do: {message}"
     );
+}
+
+async fn check_directory_newest_claim_wins(a: &Shared, b: &Shared) {
+    let name = format!("ocpp.session.CP-{}", uuid_suffix());
+    let ttl = Duration::from_secs(30);
+    assert_eq!(a.directory.owner(&name).await.expect("owner"), None);
+    a.directory
+        .claim(&name, "node-a", ttl)
+        .await
+        .expect("claim");
+    assert_eq!(
+        b.directory.owner(&name).await.expect("owner").as_deref(),
+        Some("node-a"),
+        "every process sees the claim"
+    );
+
+    // The charger reconnects through another node, which takes the entry over.
+    b.directory
+        .claim(&name, "node-b", ttl)
+        .await
+        .expect("claim");
+    assert!(
+        !a.directory
+            .refresh(&name, "node-a", ttl)
+            .await
+            .expect("refresh"),
+        "the old owner cannot refresh the new owner's entry"
+    );
+    assert!(
+        !a.directory.release(&name, "node-a").await.expect("release"),
+        "the old owner cannot remove the new owner's entry"
+    );
+    assert_eq!(
+        a.directory.owner(&name).await.expect("owner").as_deref(),
+        Some("node-b")
+    );
+    assert!(
+        b.directory
+            .refresh(&name, "node-b", ttl)
+            .await
+            .expect("refresh")
+    );
+    assert!(b.directory.release(&name, "node-b").await.expect("release"));
+    assert_eq!(a.directory.owner(&name).await.expect("owner"), None);
+
+    // An owner that stops refreshing (a node that died) loses the entry after its ttl.
+    a.directory
+        .claim(&name, "node-a", Duration::from_millis(200))
+        .await
+        .expect("claim");
+    let mut gone = false;
+    for _ in 0..40 {
+        if b.directory.owner(&name).await.expect("owner").is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "an entry nobody refreshes expires");
+}
+
+fn uuid_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }

@@ -35,9 +35,165 @@ pub struct Settings {
     pub api: ServiceSettings,
     pub backoffice: ServiceSettings,
     pub ocpp: ServiceSettings,
+    /// The `ocpp.*` keys beyond `ocpp.listen`: how the central system treats chargers.
+    pub ocpp_protocol: OcppSettings,
     pub ocpi: ServiceSettings,
     pub jobs: ServiceSettings,
     pub up: UpSettings,
+}
+
+/// How the OCPP central system talks to chargers.
+#[derive(Debug, Clone)]
+pub struct OcppSettings {
+    /// What happens when a charger that is not registered connects.
+    pub unknown_chargers: UnknownChargerPolicy,
+    /// The Heartbeat interval given to accepted chargers in BootNotification.
+    pub heartbeat_interval: Duration,
+    /// When a Pending or Rejected charger may send BootNotification again.
+    pub boot_retry_interval: Duration,
+    /// How often the central system pings each charger's WebSocket; shorter than every idle
+    /// timeout on the way (the AWS ALB's is 60 s by default), so that quiet sockets stay open.
+    pub ping_interval: Duration,
+    /// A charger heard nothing from (no message, no pong) for this long is disconnected.
+    pub idle_timeout: Duration,
+    /// How long a charger has to answer a CALL from the central system.
+    pub call_timeout: Duration,
+    /// Largest WebSocket message a charger may send; larger ones close the connection (1009).
+    pub max_message_size: u32,
+    /// Messages per second one charger may send on average; faster senders are slowed down.
+    pub rate_limit: u32,
+    /// Messages a charger may send at once above `rate_limit` before being slowed down.
+    pub rate_burst: u32,
+    /// Commands that may wait for one charger while it answers an earlier one.
+    pub command_queue: u32,
+    /// How long the fleet-wide record of which node holds a charger's socket lives without
+    /// being refreshed (a node that dies stops refreshing).
+    pub session_ttl: Duration,
+    /// The header in which the proxy passes the verified client certificate's subject
+    /// (security profile 3).
+    pub client_cert_header: String,
+    /// Password checks (argon2id) that may run at once, so that a reconnecting fleet cannot
+    /// starve the process of CPU and memory.
+    pub max_concurrent_password_checks: u32,
+    /// Meter values written to the database in one statement at most.
+    pub meter_values_batch: u32,
+}
+
+/// What the central system does with a charger it does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownChargerPolicy {
+    /// Refuse the WebSocket handshake (404).
+    Reject,
+    /// Register it as Pending, without a password, for an operator to approve.
+    Pending,
+    /// Register it as Accepted (for laboratories and load tests only: anyone may connect).
+    Accept,
+}
+
+impl ConfigValue for UnknownChargerPolicy {
+    const EXPECTED: &'static str = "one of \"reject\", \"pending\", \"accept\"";
+    fn from_text(text: &str) -> Result<Self, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "reject" => Ok(Self::Reject),
+            "pending" => Ok(Self::Pending),
+            "accept" => Ok(Self::Accept),
+            _ => Err(format!("`{text}` is not a policy for unknown chargers")),
+        }
+    }
+    fn display(&self) -> String {
+        format!("{self:?}").to_ascii_lowercase()
+    }
+}
+
+impl OcppSettings {
+    fn read(r: &mut Reader<'_>) -> OcppSettings {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+        OcppSettings {
+            unknown_chargers: r.value("ocpp.unknown_chargers", UnknownChargerPolicy::Reject),
+            heartbeat_interval: r.value("ocpp.heartbeat_interval", Duration::from_secs(300)),
+            boot_retry_interval: r.value("ocpp.boot_retry_interval", Duration::from_secs(60)),
+            ping_interval: r.value("ocpp.ping_interval", Duration::from_secs(30)),
+            idle_timeout: r.value("ocpp.idle_timeout", Duration::from_secs(90)),
+            call_timeout: r.value("ocpp.call_timeout", Duration::from_secs(30)),
+            max_message_size: r.value("ocpp.max_message_size", 128 * 1024),
+            rate_limit: r.value("ocpp.rate_limit", 20),
+            rate_burst: r.value("ocpp.rate_burst", 100),
+            command_queue: r.value("ocpp.command_queue", 16),
+            session_ttl: r.value("ocpp.session_ttl", Duration::from_secs(300)),
+            client_cert_header: r.value(
+                "ocpp.client_cert_header",
+                "X-Client-Cert-Subject".to_string(),
+            ),
+            max_concurrent_password_checks: r.value("ocpp.max_concurrent_password_checks", cpus),
+            meter_values_batch: r.value("ocpp.meter_values_batch", 2000),
+        }
+    }
+
+    fn validate(&self, r: &mut Reader<'_>) {
+        let positive = [
+            ("ocpp.heartbeat_interval", self.heartbeat_interval),
+            ("ocpp.boot_retry_interval", self.boot_retry_interval),
+            ("ocpp.ping_interval", self.ping_interval),
+            ("ocpp.call_timeout", self.call_timeout),
+            ("ocpp.session_ttl", self.session_ttl),
+        ];
+        for (key, value) in positive {
+            if value < Duration::from_secs(1) {
+                r.invalid(
+                    key,
+                    "it is shorter than one second",
+                    "give it a duration of 1s or more",
+                );
+            }
+        }
+        if self.idle_timeout <= self.ping_interval {
+            r.invalid(
+                "ocpp.idle_timeout",
+                format!(
+                    "it is not longer than ocpp.ping_interval ({:?}), so a charger that answers every ping would still be cut",
+                    self.ping_interval
+                ),
+                "make it at least twice ocpp.ping_interval",
+            );
+        }
+        if self.max_message_size < 1024 {
+            r.invalid(
+                "ocpp.max_message_size",
+                "chargers' ordinary messages need more than 1 KiB",
+                "give it 65536 or more",
+            );
+        }
+        let at_least_one = [
+            ("ocpp.rate_limit", self.rate_limit),
+            ("ocpp.rate_burst", self.rate_burst),
+            ("ocpp.command_queue", self.command_queue),
+            (
+                "ocpp.max_concurrent_password_checks",
+                self.max_concurrent_password_checks,
+            ),
+            ("ocpp.meter_values_batch", self.meter_values_batch),
+        ];
+        for (key, value) in at_least_one {
+            if value == 0 {
+                r.invalid(
+                    key,
+                    "it is 0, which would stop every charger",
+                    "set it to 1 or more",
+                );
+            }
+        }
+        if self
+            .client_cert_header
+            .parse::<axum::http::HeaderName>()
+            .is_err()
+        {
+            r.invalid(
+                "ocpp.client_cert_header",
+                "it is not a valid HTTP header name",
+                "use the name the proxy sends, X-Client-Cert-Subject by default",
+            );
+        }
+    }
 }
 
 /// What `voltfleet up` runs besides the services.
@@ -303,6 +459,7 @@ impl Settings {
             api: service(r, ServiceName::Api),
             backoffice: service(r, ServiceName::Backoffice),
             ocpp: service(r, ServiceName::Ocpp),
+            ocpp_protocol: OcppSettings::read(r),
             ocpi: service(r, ServiceName::Ocpi),
             jobs: service(r, ServiceName::Jobs),
             up: UpSettings {
@@ -353,6 +510,7 @@ impl Settings {
                 "give the path of a PEM file, such as the RDS global bundle",
             );
         }
+        self.ocpp_protocol.validate(r);
         if let Some(url) = &self.redis.url {
             let url = url.expose_secret();
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {

@@ -22,13 +22,13 @@ use super::redis::RedisLink;
 /// How many locks or counters the in-process store keeps before evicting.
 const IN_PROCESS_ENTRIES: usize = 100_000;
 
-static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+pub(super) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
     )
 });
 
-static EXTEND: LazyLock<Script> = LazyLock::new(|| {
+pub(super) static EXTEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end",
     )

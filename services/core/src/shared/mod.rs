@@ -1,4 +1,5 @@
-//! Fast state shared by the fleet: cache, bus, locks and counters, on Redis or in process.
+//! Fast state shared by the fleet: cache, bus, locks and counters, and the directory of who
+//! holds what, on Redis or in process.
 //!
 //! [`Shared::connect`] picks the backend from the configuration: with `redis.url` set, every
 //! process of the deployment shares one Redis (ElastiCache in production); without it, the same
@@ -6,12 +7,13 @@
 //! pass the same test suite (`tests/shared_state.rs`).
 //!
 //! Every Redis key and channel starts with `redis.key_prefix`, followed by its space: `cache:`,
-//! `lock:`, `counter:` or `bus:`. Redis being unreachable or slow shows up as
+//! `lock:`, `counter:`, `directory:` or `bus:`. Redis being unreachable or slow shows up as
 //! [`SharedError::Unavailable`] within `redis.response_timeout`; connections are re-established
 //! in the background, bus subscriptions included.
 
 mod bus;
 mod cache;
+mod directory;
 mod error;
 mod locks;
 mod memory;
@@ -24,6 +26,7 @@ use secrecy::ExposeSecret;
 
 pub use bus::{Bus, Message, Request, Requests, Subscription};
 pub use cache::{Cache, DEFAULT_IN_PROCESS_ENTRIES};
+pub use directory::Directory;
 pub use error::{BusError, SharedError};
 pub use locks::{LockGuard, Locks};
 
@@ -36,6 +39,7 @@ pub struct Shared {
     pub cache: Cache,
     pub bus: Bus,
     pub locks: Locks,
+    pub directory: Directory,
     backend: Backend,
 }
 
@@ -73,6 +77,7 @@ impl Shared {
             cache: Cache::redis(link.clone()),
             bus: Bus::redis(link.clone(), bus).await?,
             locks: Locks::redis(link.clone()),
+            directory: Directory::redis(link.clone()),
             backend: Backend::Redis(link),
         };
         tracing::info!(
@@ -88,6 +93,7 @@ impl Shared {
             cache: Cache::in_process(DEFAULT_IN_PROCESS_ENTRIES),
             bus: Bus::in_process(bus),
             locks: Locks::in_process(),
+            directory: Directory::in_process(),
             backend: Backend::InProcess,
         }
     }
