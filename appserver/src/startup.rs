@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use voltfleet_core::config::ServiceName;
 use voltfleet_core::context::AppContext;
 use voltfleet_core::http;
+use voltfleet_ocpp::OcppService;
 
 /// Services bound to their listeners, ready to serve.
 #[derive(Debug)]
@@ -52,9 +53,26 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let drain_timeout = self.ctx.settings.shutdown.drain_timeout;
         let mut servers = tokio::task::JoinSet::new();
+        // Chargers' WebSockets outlive the HTTP server that upgraded them; the OCPP service is
+        // waited for separately so that every session closes cleanly and every write lands.
+        let mut ocpp = None;
         for (service, listener) in self.bound {
             let address = listener.local_addr()?;
-            let app = http::service_app(service, self.ctx.clone(), routes(service));
+            let routes = match service {
+                ServiceName::Api => voltfleet_api::routes(),
+                ServiceName::Backoffice => voltfleet_backoffice::routes(),
+                ServiceName::Ocpp => {
+                    let started = OcppService::start(&self.ctx, shutdown.clone())
+                        .await
+                        .context("starting the OCPP service")?;
+                    let routes = started.routes();
+                    ocpp = Some(started);
+                    routes
+                }
+                ServiceName::Ocpi => voltfleet_ocpi::routes(),
+                ServiceName::Jobs => voltfleet_jobs::routes(),
+            };
+            let app = http::service_app(service, self.ctx.clone(), routes);
             tracing::info!(service = service.as_str(), %address, "Service listening.");
             let stop = shutdown.clone();
             servers.spawn(async move {
@@ -72,6 +90,18 @@ impl Application {
                 failure.get_or_insert(anyhow::anyhow!("the {service} service failed: {err}"));
             }
         }
+        if let Some(ocpp) = ocpp {
+            shutdown.cancel();
+            if tokio::time::timeout(drain_timeout, ocpp.closed())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    drain_timeout_seconds = drain_timeout.as_secs_f64(),
+                    "OCPP sessions were still closing when the drain timeout ended; stopping anyway."
+                );
+            }
+        }
         self.ctx.metrics.services_running.set(0);
         match failure {
             Some(err) => Err(err),
@@ -80,15 +110,5 @@ impl Application {
                 Ok(())
             }
         }
-    }
-}
-
-fn routes(service: ServiceName) -> axum::Router<AppContext> {
-    match service {
-        ServiceName::Api => voltfleet_api::routes(),
-        ServiceName::Backoffice => voltfleet_backoffice::routes(),
-        ServiceName::Ocpp => voltfleet_ocpp::routes(),
-        ServiceName::Ocpi => voltfleet_ocpi::routes(),
-        ServiceName::Jobs => voltfleet_jobs::routes(),
     }
 }
