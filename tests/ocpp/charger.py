@@ -22,6 +22,7 @@ received is reported as {"event": "frame", ...}.
 import argparse
 import asyncio
 import base64
+import decimal
 import json
 import sys
 
@@ -71,8 +72,15 @@ DEFAULT_ANSWERS = {
 }
 
 
+def plain(value):
+    # The library reads numbers in payloads as Decimal (for the schemas' multipleOf checks).
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() and "." not in str(value) else float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def emit(**fields):
-    sys.stdout.write(json.dumps(fields) + "\n")
+    sys.stdout.write(json.dumps(fields, default=plain) + "\n")
     sys.stdout.flush()
 
 
@@ -88,6 +96,8 @@ def handler(action):
     async def handle(self, **payload):
         return await self.answer(action, **payload)
 
+    # The library finds handlers by the name of the decorated function.
+    handle.__name__ = handle.__qualname__ = "on_" + camel_to_snake(action)
     return on(getattr(Action, camel_to_snake(action)))(handle)
 
 
@@ -192,16 +202,16 @@ async def main():
     emit(event="connected", protocol=connection.subprotocol)
 
     if args.raw:
-        reader = asyncio.create_task(read_raw(connection))
-        await drive_raw(connection)
-        await reader
+        tasks = [asyncio.create_task(read_raw(connection)),
+                 asyncio.create_task(drive_raw(connection))]
     else:
         charger = TestCharger(args.id, connection, response_timeout=args.timeout)
-        listener = asyncio.create_task(charger.start())
-        driver = asyncio.create_task(drive(charger, connection))
-        await asyncio.wait([listener, driver], return_when=asyncio.FIRST_COMPLETED)
-        for task in (listener, driver):
-            task.cancel()
+        tasks = [asyncio.create_task(charger.start()),
+                 asyncio.create_task(drive(charger, connection))]
+    # Whichever ends first, the connection (closed by either side) or the test's commands.
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in tasks:
+        task.cancel()
     await connection.wait_closed()
     emit(event="closed", code=connection.close_code, reason=connection.close_reason or "")
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+pub mod charger;
 pub mod pki;
 pub mod proxy;
 pub mod upstream;
