@@ -192,3 +192,39 @@ async fn the_proxy_does_not_outlive_a_killed_up() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_demo_charger_boots_and_charges_through_the_proxy_of_up() -> anyhow::Result<()> {
+    use voltfleet_e2e::charger::{Charger, ChargerOptions};
+    let data_dir = tempfile::tempdir()?;
+    let (running, _) = start_up(data_dir.path()).await?;
+    let url = running.proxy_url("/ocpp").replace("http://", "ws://");
+    let mut charger =
+        Charger::connect(ChargerOptions::new(&url, "DEMO-CP-1").password("voltfleet-demo")).await?;
+    let boot = charger
+        .call_ok(
+            "BootNotification",
+            serde_json::json!({"chargePointVendor": "Demo", "chargePointModel": "AC22"}),
+        )
+        .await?;
+    assert_eq!(boot["status"], "Accepted", "{boot}");
+    let authorized = charger
+        .call_ok("Authorize", serde_json::json!({"idTag": "DEMO-TAG-1"}))
+        .await?;
+    assert_eq!(
+        authorized["idTagInfo"]["status"], "Accepted",
+        "{authorized}"
+    );
+    let started = charger
+        .call_ok(
+            "StartTransaction",
+            serde_json::json!({"connectorId": 1, "idTag": "DEMO-TAG-1", "meterStart": 0,
+                               "timestamp": "2026-12-01T09:00:00Z"}),
+        )
+        .await?;
+    assert!(started["transactionId"].as_i64().is_some(), "{started}");
+    charger.close().await?;
+    let (status, _) = running.stop_with("TERM").await?;
+    assert!(status.success());
+    Ok(())
+}
