@@ -40,6 +40,35 @@ pub struct Charger {
     pub registration: RegistrationStatus,
     /// Negotiated at the handshake.
     pub version: OcppVersion,
+    /// Transactions known to be this charger's, so that MeterValues, sent every few seconds
+    /// during a session, need no lookup to be attached to theirs.
+    pub transactions: KnownTransactions,
+}
+
+/// The last few transaction ids found to belong to a charger. A transaction never changes
+/// charger, so a remembered id stays true; only the most recent are kept (a charger has at
+/// most one running per connector).
+#[derive(Debug, Clone, Default)]
+pub struct KnownTransactions {
+    ids: std::collections::VecDeque<i64>,
+}
+
+impl KnownTransactions {
+    const KEPT: usize = 8;
+
+    pub fn contains(&self, id: i64) -> bool {
+        self.ids.contains(&id)
+    }
+
+    pub fn remember(&mut self, id: i64) {
+        if self.contains(id) {
+            return;
+        }
+        if self.ids.len() == Self::KEPT {
+            self.ids.pop_front();
+        }
+        self.ids.push_back(id);
+    }
 }
 
 /// A CALL sent to the charger, waiting for its answer.
@@ -113,6 +142,7 @@ pub async fn run(
             identity: identity.clone(),
             registration: record.registration_status,
             version,
+            transactions: KnownTransactions::default(),
         },
         owner: owner.clone(),
         outstanding: None,
@@ -534,6 +564,17 @@ impl TokenBucket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn known_transactions_keep_the_most_recent() {
+        let mut known = KnownTransactions::default();
+        for id in 1..=10 {
+            known.remember(id);
+        }
+        known.remember(10);
+        assert!(!known.contains(2));
+        assert!((3..=10).all(|id| known.contains(id)));
+    }
 
     #[test]
     fn the_bucket_allows_a_burst_then_the_rate() {

@@ -24,7 +24,7 @@ use crate::session::Charger;
 
 pub async fn start(
     central: &Central,
-    charger: &Charger,
+    charger: &mut Charger,
     request: StartTransactionRequest,
 ) -> Result<StartTransactionResponse, CallError> {
     if request.connector_id < 1 {
@@ -58,6 +58,7 @@ pub async fn start(
         })
         .await
         .map_err(stored(charger, "the transaction"))?;
+    charger.transactions.remember(transaction_id);
     if let Some(reservation) = request.reservation_id {
         let used = central
             .ctx
@@ -152,7 +153,7 @@ pub async fn stop(
 
 pub async fn meter_values(
     central: &Central,
-    charger: &Charger,
+    charger: &mut Charger,
     request: MeterValuesRequest,
 ) -> Result<MeterValuesResponse, CallError> {
     if request.connector_id < 0 {
@@ -162,6 +163,7 @@ pub async fn meter_values(
         ));
     }
     let transaction_id = match request.transaction_id {
+        Some(id) if charger.transactions.contains(id) => Some(id),
         Some(id) => {
             let found = central
                 .ctx
@@ -170,8 +172,11 @@ pub async fn meter_values(
                 .belongs_to(id, charger.id)
                 .await
                 .map_err(stored(charger, "the meter values"))?;
-            if found.is_none() {
-                tracing::warn!(charge_point = %charger.identity, transaction_id = id, "Meter values named a transaction this charger does not have; stored without it.");
+            match &found {
+                Some(transaction) => charger.transactions.remember(transaction.id),
+                None => {
+                    tracing::warn!(charge_point = %charger.identity, transaction_id = id, "Meter values named a transaction this charger does not have; stored without it.");
+                }
             }
             found.map(|transaction| transaction.id)
         }
