@@ -4,10 +4,12 @@
 //! hand their samples to one writer task; while it writes one group, the samples of every
 //! session that arrives meanwhile gather into the next, so under load each database round
 //! trip and commit carries many messages (up to `ocpp.meter_values_batch` rows) instead of
-//! one. A group that fails is retried message by message, so one charger's bad reference
-//! cannot fail the others.
+//! one. A few groups are written at once, on separate connections, so that the commit of one
+//! overlaps the sending of the next. A group that fails is retried message by message, so one
+//! charger's bad reference cannot fail the others.
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
 use tokio_util::task::TaskTracker;
 use voltfleet_core::storage::{Database, NewMeterValue, StorageError};
 
@@ -41,10 +43,17 @@ impl MeterWriter {
         db: Database,
         metrics: OcppMetrics,
         max_rows: usize,
+        concurrent_groups: usize,
         tasks: &TaskTracker,
     ) -> MeterWriter {
         let (queue, receiver) = mpsc::channel(QUEUE);
-        tasks.spawn(run(db, metrics, max_rows.max(1), receiver));
+        tasks.spawn(run(
+            db,
+            metrics,
+            max_rows.max(1),
+            concurrent_groups.max(1),
+            receiver,
+        ));
         MeterWriter { queue }
     }
 
@@ -67,9 +76,17 @@ async fn run(
     db: Database,
     metrics: OcppMetrics,
     max_rows: usize,
+    concurrent_groups: usize,
     mut receiver: mpsc::Receiver<Pending>,
 ) {
-    while let Some(first) = receiver.recv().await {
+    let mut writing = JoinSet::new();
+    loop {
+        if writing.len() >= concurrent_groups {
+            writing.join_next().await;
+        }
+        let Some(first) = receiver.recv().await else {
+            break;
+        };
         let mut rows = first.rows.len();
         let mut group = vec![first];
         while rows < max_rows {
@@ -81,13 +98,15 @@ async fn run(
                 Err(_) => break,
             }
         }
-        write_group(&db, &metrics, group).await;
+        let (db, metrics) = (db.clone(), metrics.clone());
+        writing.spawn(async move { write_group(&db, &metrics, group).await });
     }
+    while writing.join_next().await.is_some() {}
 }
 
 async fn write_group(db: &Database, metrics: &OcppMetrics, group: Vec<Pending>) {
     let all: Vec<NewMeterValue> = group.iter().flat_map(|p| p.rows.iter().cloned()).collect();
-    match db.transactions().insert_meter_values_bulk(&all).await {
+    match db.transactions().add_meter_values(&all).await {
         Ok(_) => {
             metrics.meter_samples_stored.inc_by(all.len() as u64);
             metrics.meter_batch_rows.observe(all.len() as f64);
@@ -102,11 +121,7 @@ async fn write_group(db: &Database, metrics: &OcppMetrics, group: Vec<Pending>) 
         }
         Err(_) => {
             for pending in group {
-                let result = db
-                    .transactions()
-                    .insert_meter_values_bulk(&pending.rows)
-                    .await
-                    .map(|_| ());
+                let result = db.transactions().add_meter_values(&pending.rows).await;
                 if result.is_ok() {
                     metrics
                         .meter_samples_stored

@@ -300,7 +300,8 @@ impl Transactions<'_> {
         })
     }
 
-    /// Stores a batch of sampled values (one MeterValues message) all or nothing; samples
+    /// Stores a batch of sampled values (one MeterValues message, or a group of them from the
+    /// OCPP meter writer) all or nothing, without counting the new rows; samples
     /// stored before (a resent message) are skipped, the first stored copy wins. `NotFound`
     /// when a value names a charger or transaction that does not exist.
     pub async fn add_meter_values(&self, values: &[NewMeterValue]) -> Result<(), StorageError> {
