@@ -147,7 +147,10 @@ impl Charger {
                 first["body"].as_str().unwrap_or_default().to_owned(),
             ));
         }
-        Ok(Connected::Open(Box::new(charger), first["protocol"].clone()))
+        Ok(Connected::Open(
+            Box::new(charger),
+            first["protocol"].clone(),
+        ))
     }
 
     async fn send_line(&mut self, command: Value) -> anyhow::Result<()> {

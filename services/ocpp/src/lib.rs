@@ -6,9 +6,10 @@
 //! [`registry`] knows the sessions of this node; [`node`] answers commands sent to this node
 //! over the bus and closes sessions that another node has taken over; [`meter_writer`] groups
 //! meter values into few database writes. Everything a charger reports is committed before
-//! its CALLRESULT is sent.
+//! its CALLRESULT is sent. [`diagnostics`] is where chargers upload diagnostics files.
 
 mod auth;
+mod diagnostics;
 mod endpoint;
 mod meter_writer;
 mod metrics;
@@ -35,6 +36,10 @@ use crate::metrics::OcppMetrics;
 use crate::registry::Registry;
 use crate::v16::schemas::Schemas;
 
+/// Meter value groups written at once, each on its own connection: while one commits, the
+/// next is already on its way (more buys nothing on a single MySQL primary).
+const MAX_METER_GROUPS: usize = 4;
+
 /// Why the OCPP service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -44,6 +49,8 @@ pub enum StartError {
     Schemas(String),
     #[error("the OCPP service cannot listen on the bus: {0}; check redis.url")]
     Bus(#[from] voltfleet_core::shared::SharedError),
+    #[error(transparent)]
+    Diagnostics(#[from] diagnostics::OpenError),
 }
 
 /// A started OCPP service: its routes, and the tasks to wait for when it stops.
@@ -63,6 +70,8 @@ pub(crate) struct Central {
     pub registry: Registry,
     pub metrics: OcppMetrics,
     pub meters: MeterWriter,
+    /// Where diagnostics uploads are stored.
+    pub uploads: diagnostics::Uploads,
     /// Cancelled when the process stops: sessions close with 1001 so chargers reconnect
     /// to another node.
     pub shutdown: CancellationToken,
@@ -96,18 +105,22 @@ impl Central {
 }
 
 impl OcppService {
-    /// Compiles the schemas, registers the metrics and starts answering commands on the bus.
+    /// Compiles the schemas, registers the metrics, opens the diagnostics store and starts
+    /// answering commands on the bus.
     pub async fn start(
         ctx: &AppContext,
         shutdown: CancellationToken,
     ) -> Result<OcppService, StartError> {
         let settings = &ctx.settings.ocpp_protocol;
         let metrics = OcppMetrics::register(&ctx.metrics)?;
+        let uploads = diagnostics::Uploads::open(&ctx.settings).await?;
         let tasks = TaskTracker::new();
         let meters = MeterWriter::start(
             ctx.db.clone(),
             metrics.clone(),
             settings.meter_values_batch as usize,
+            // Half the pool at most, so the rest of the service always finds a connection.
+            (ctx.settings.database.max_connections as usize / 2).clamp(1, MAX_METER_GROUPS),
             &tasks,
         );
         let central = Arc::new(Central {
@@ -118,6 +131,7 @@ impl OcppService {
             registry: Registry::default(),
             metrics,
             meters,
+            uploads,
             shutdown,
             tasks,
         });
@@ -130,6 +144,9 @@ impl OcppService {
     pub fn routes(&self) -> Router<AppContext> {
         Router::new()
             .route("/ocpp/{charge_point_id}", get(endpoint::connect))
+            .merge(diagnostics::routes(
+                self.central.settings().diagnostics.max_size,
+            ))
             .with_state(Arc::clone(&self.central))
     }
 

@@ -26,6 +26,9 @@ pub struct OcppMetrics {
     pub meter_samples_stored: IntCounter,
     /// Sampled values per database write.
     pub meter_batch_rows: Histogram,
+    /// Diagnostics uploads by outcome (`uploaded`, `bad_request`, `refused`, `too_large`,
+    /// `busy`, `incomplete`, `failed`).
+    pub diagnostics_uploads: IntCounterVec,
 }
 
 impl OcppMetrics {
@@ -73,6 +76,13 @@ impl OcppMetrics {
             )
             .buckets(vec![1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0]),
         )?;
+        let diagnostics_uploads = IntCounterVec::new(
+            Opts::new(
+                "voltfleet_ocpp_diagnostics_uploads_total",
+                "Diagnostics file uploads from chargers, by outcome.",
+            ),
+            &["outcome"],
+        )?;
         metrics.register(Box::new(connected.clone()))?;
         metrics.register(Box::new(messages.clone()))?;
         metrics.register(Box::new(call_duration.clone()))?;
@@ -80,6 +90,7 @@ impl OcppMetrics {
         metrics.register(Box::new(throttled.clone()))?;
         metrics.register(Box::new(meter_samples_stored.clone()))?;
         metrics.register(Box::new(meter_batch_rows.clone()))?;
+        metrics.register(Box::new(diagnostics_uploads.clone()))?;
         Ok(OcppMetrics {
             connected,
             messages,
@@ -88,6 +99,7 @@ impl OcppMetrics {
             throttled,
             meter_samples_stored,
             meter_batch_rows,
+            diagnostics_uploads,
         })
     }
 

@@ -77,6 +77,165 @@ pub struct OcppSettings {
     pub max_concurrent_password_checks: u32,
     /// Meter values written to the database in one statement at most.
     pub meter_values_batch: u32,
+    /// Where chargers upload the files GetDiagnostics asks for (`ocpp.diagnostics.*`).
+    pub diagnostics: DiagnosticsSettings,
+}
+
+/// The central system's own upload target for diagnostics files.
+#[derive(Debug, Clone)]
+pub struct DiagnosticsSettings {
+    pub store: DiagnosticsStore,
+    /// Largest file a charger may upload, in bytes; larger uploads are refused with 413.
+    pub max_size: u64,
+    /// The base URL through which chargers reach this central system, such as
+    /// `https://ocpp.example.com`: GetDiagnostics' `location` is built on it. Unset means the
+    /// central system cannot tell chargers where to upload.
+    pub public_url: Option<String>,
+    /// How long the upload token in a `location` stays valid.
+    pub token_ttl: Duration,
+}
+
+/// Where uploaded diagnostics files are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiagnosticsStore {
+    /// Files under `{data_dir}/diagnostics/`.
+    Local,
+    /// Objects in an S3 bucket.
+    S3 {
+        bucket: String,
+        /// Prepended to every object key: empty, or ending with `/`.
+        prefix: String,
+        /// Endpoint override (a VPC endpoint, or a local test server); objects are then
+        /// addressed by path (`endpoint/bucket/key`).
+        endpoint: Option<String>,
+    },
+}
+
+/// `ocpp.diagnostics.store` as written, before the S3 keys are joined to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DiagnosticsStoreKind {
+    Local,
+    S3,
+}
+
+impl ConfigValue for DiagnosticsStoreKind {
+    const EXPECTED: &'static str = "one of \"local\", \"s3\"";
+    fn from_text(text: &str) -> Result<Self, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "local" => Ok(Self::Local),
+            "s3" => Ok(Self::S3),
+            _ => Err(format!("`{text}` is not a diagnostics store")),
+        }
+    }
+    fn display(&self) -> String {
+        format!("{self:?}").to_ascii_lowercase()
+    }
+}
+
+impl DiagnosticsSettings {
+    fn read(r: &mut Reader<'_>) -> DiagnosticsSettings {
+        let kind = r.value("ocpp.diagnostics.store", DiagnosticsStoreKind::Local);
+        let bucket: Option<String> = r.optional("ocpp.diagnostics.s3_bucket");
+        let prefix = r.value("ocpp.diagnostics.s3_prefix", "diagnostics/".to_string());
+        let endpoint: Option<String> = r.optional("ocpp.diagnostics.s3_endpoint");
+        let store = match (kind, bucket) {
+            (DiagnosticsStoreKind::S3, Some(bucket)) => DiagnosticsStore::S3 {
+                bucket,
+                prefix,
+                endpoint,
+            },
+            (DiagnosticsStoreKind::S3, None) => {
+                r.invalid(
+                    "ocpp.diagnostics.s3_bucket",
+                    "ocpp.diagnostics.store is \"s3\" but no bucket is named",
+                    "set ocpp.diagnostics.s3_bucket to the bucket that keeps diagnostics files, or set ocpp.diagnostics.store = \"local\"",
+                );
+                DiagnosticsStore::Local
+            }
+            (DiagnosticsStoreKind::Local, _) => DiagnosticsStore::Local,
+        };
+        DiagnosticsSettings {
+            store,
+            max_size: r.value("ocpp.diagnostics.max_size", 50 * 1024 * 1024),
+            public_url: r
+                .optional::<String>("ocpp.diagnostics.public_url")
+                .map(|url| url.trim_end_matches('/').to_owned()),
+            token_ttl: r.value("ocpp.diagnostics.token_ttl", Duration::from_secs(24 * 3600)),
+        }
+    }
+
+    fn validate(&self, r: &mut Reader<'_>) {
+        if let DiagnosticsStore::S3 {
+            bucket,
+            prefix,
+            endpoint,
+        } = &self.store
+        {
+            // S3's rules for bucket names: 3 to 63 lowercase letters, digits, dots and hyphens.
+            let valid_bucket = (3..=63).contains(&bucket.len())
+                && bucket.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-'
+                });
+            if !valid_bucket {
+                r.invalid(
+                    "ocpp.diagnostics.s3_bucket",
+                    "it is not an S3 bucket name",
+                    "give the bucket's name alone (3 to 63 lowercase letters, digits, dots and hyphens), without s3:// or a path",
+                );
+            }
+            if prefix.starts_with('/') || !(prefix.is_empty() || prefix.ends_with('/')) {
+                r.invalid(
+                    "ocpp.diagnostics.s3_prefix",
+                    "an object key prefix must not start with / and must end with / (or be empty)",
+                    "write it like diagnostics/ or leave it empty",
+                );
+            }
+            if let Some(endpoint) = endpoint
+                && !is_base_url(endpoint)
+            {
+                r.invalid(
+                    "ocpp.diagnostics.s3_endpoint",
+                    "it is not an http:// or https:// URL",
+                    "give the endpoint as https://HOST[:PORT], or leave it unset for AWS's own",
+                );
+            }
+        }
+        if self.max_size == 0 {
+            r.invalid(
+                "ocpp.diagnostics.max_size",
+                "it is 0, which would refuse every diagnostics file",
+                "give the largest file size in bytes, 52428800 (50 MiB) by default",
+            );
+        }
+        if let Some(url) = &self.public_url
+            && !is_base_url(url)
+        {
+            r.invalid(
+                "ocpp.diagnostics.public_url",
+                "it is not an http:// or https:// URL without user, query or fragment",
+                "give the address chargers reach this central system at, like https://ocpp.example.com",
+            );
+        }
+        if self.token_ttl < Duration::from_secs(60) {
+            r.invalid(
+                "ocpp.diagnostics.token_ttl",
+                "it is shorter than one minute, and a charger may start its upload minutes after GetDiagnostics",
+                "give it a duration of 1m or more, 24h by default",
+            );
+        }
+    }
+}
+
+/// `http(s)://host[:port][/path]`, without user, query or fragment.
+fn is_base_url(text: &str) -> bool {
+    let Ok(uri) = text.parse::<axum::http::Uri>() else {
+        return false;
+    };
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    let authority_ok = uri
+        .authority()
+        .is_some_and(|authority| !authority.host().is_empty() && !authority.as_str().contains('@'));
+    scheme_ok && authority_ok && uri.query().is_none() && !text.contains('#')
 }
 
 /// What the central system does with a charger it does not know.
@@ -126,6 +285,7 @@ impl OcppSettings {
             ),
             max_concurrent_password_checks: r.value("ocpp.max_concurrent_password_checks", cpus),
             meter_values_batch: r.value("ocpp.meter_values_batch", 2000),
+            diagnostics: DiagnosticsSettings::read(r),
         }
     }
 
@@ -193,6 +353,7 @@ impl OcppSettings {
                 "use the name the proxy sends, X-Client-Cert-Subject by default",
             );
         }
+        self.diagnostics.validate(r);
     }
 }
 
@@ -710,6 +871,96 @@ mod tests {
             Some(Source::File(file.path().to_path_buf()))
         );
         assert_eq!(source_of("database.acquire_timeout"), Some(Source::Default));
+    }
+
+    #[tokio::test]
+    async fn diagnostics_settings_nest_under_ocpp_in_every_source() {
+        let defaults = load_from(None, env(&[])).await.expect("defaults are valid");
+        let diagnostics = &defaults.settings.ocpp_protocol.diagnostics;
+        assert_eq!(diagnostics.store, DiagnosticsStore::Local);
+        assert_eq!(diagnostics.max_size, 50 * 1024 * 1024);
+        assert_eq!(diagnostics.public_url, None);
+
+        let file = write("[ocpp.diagnostics]\nstore = \"s3\"\ns3_bucket = \"vf-diagnostics\"\n");
+        let loaded = load_from(
+            Some(file.path()),
+            env(&[
+                ("VOLTFLEET__OCPP__DIAGNOSTICS__S3_PREFIX", "uploads/"),
+                ("VOLTFLEET__OCPP__DIAGNOSTICS__MAX_SIZE", "1048576"),
+                (
+                    "VOLTFLEET__OCPP__DIAGNOSTICS__PUBLIC_URL",
+                    "https://ocpp.example.com/",
+                ),
+            ]),
+        )
+        .await
+        .expect("valid");
+        let diagnostics = &loaded.settings.ocpp_protocol.diagnostics;
+        assert_eq!(
+            diagnostics.store,
+            DiagnosticsStore::S3 {
+                bucket: "vf-diagnostics".into(),
+                prefix: "uploads/".into(),
+                endpoint: None,
+            }
+        );
+        assert_eq!(diagnostics.max_size, 1024 * 1024);
+        assert_eq!(
+            diagnostics.public_url.as_deref(),
+            Some("https://ocpp.example.com")
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_diagnostics_settings_name_their_key_and_the_fix() {
+        let errors = load_from(
+            None,
+            env(&[
+                ("VOLTFLEET__OCPP__DIAGNOSTICS__STORE", "s3"),
+                ("VOLTFLEET__OCPP__DIAGNOSTICS__S3_PREFIX", "/diagnostics"),
+                ("VOLTFLEET__OCPP__DIAGNOSTICS__MAX_SIZE", "0"),
+                (
+                    "VOLTFLEET__OCPP__DIAGNOSTICS__PUBLIC_URL",
+                    "https://user:pw@ocpp.example.com",
+                ),
+            ]),
+        )
+        .await
+        .expect_err("s3 without a bucket");
+        let text = errors.to_string();
+        assert!(
+            text.contains("ocpp.diagnostics.s3_bucket")
+                && text.contains("set ocpp.diagnostics.s3_bucket to the bucket"),
+            "{text}"
+        );
+        let keys: Vec<_> = errors.0.iter().map(|e| e.key.as_str()).collect();
+        assert!(keys.contains(&"ocpp.diagnostics.max_size"), "{keys:?}");
+        assert!(keys.contains(&"ocpp.diagnostics.public_url"), "{keys:?}");
+
+        let errors = load_from(
+            None,
+            env(&[
+                ("VOLTFLEET__OCPP__DIAGNOSTICS__STORE", "s3"),
+                ("VOLTFLEET__OCPP__DIAGNOSTICS__S3_BUCKET", "s3://Bucket/x"),
+                ("VOLTFLEET__OCPP__DIAGNOSTICS__S3_PREFIX", "diagnostics"),
+                (
+                    "VOLTFLEET__OCPP__DIAGNOSTICS__S3_ENDPOINT",
+                    "localhost:5000",
+                ),
+                ("VOLTFLEET__OCPP__DIAGNOSTICS__STORE_KIND", "s3"),
+            ]),
+        )
+        .await
+        .expect_err("bad bucket, prefix and endpoint");
+        let keys: Vec<_> = errors.0.iter().map(|e| e.key.as_str()).collect();
+        for expected in [
+            "ocpp.diagnostics.s3_bucket",
+            "ocpp.diagnostics.s3_prefix",
+            "ocpp.diagnostics.s3_endpoint",
+            "ocpp.diagnostics.store_kind",
+        ] {
+            assert!(keys.contains(&expected), "{expected} missing from {keys:?}");
+        }
     }
 
     #[tokio::test]
