@@ -30,6 +30,11 @@ pub struct ProxyChild {
     pub listen: SocketAddr,
 }
 
+/// Room beyond `ocpp.diagnostics.max_size` for a multipart upload's boundaries and headers.
+const DIAGNOSTICS_SLACK: u64 = 64 * 1024;
+/// The proxy's own default request body limit, kept when diagnostics need less.
+const PROXY_DEFAULT_BODY_LIMIT: u64 = 10 * 1024 * 1024;
+
 /// The `voltfleet-proxy` binary installed next to this one, if any.
 pub fn find_binary() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
@@ -62,7 +67,14 @@ pub fn configuration(
         "pid_file = {:?}",
         data_dir.join("proxy.pid").display().to_string()
     );
-    let _ = writeln!(toml, "access_log = false\n");
+    let _ = writeln!(toml, "access_log = false");
+    // Chargers upload diagnostics files through the proxy; let the largest accepted one pass.
+    let diagnostics = settings.ocpp_protocol.diagnostics.max_size + DIAGNOSTICS_SLACK;
+    let _ = writeln!(
+        toml,
+        "max_request_body_bytes = {}\n",
+        diagnostics.max(PROXY_DEFAULT_BODY_LIMIT)
+    );
     let _ = writeln!(
         toml,
         "[admin]\nlisten = \"{}\"\n",
