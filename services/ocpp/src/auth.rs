@@ -126,6 +126,20 @@ impl Presented {
         }
     }
 
+    /// The Basic-auth password, when the user is `identity`.
+    pub fn basic_password_of(&self, identity: &ChargePointId) -> Option<&str> {
+        self.basic
+            .as_ref()
+            .filter(|(user, _)| user == identity.as_str())
+            .map(|(_, password)| password.as_str())
+    }
+
+    /// Whether TLS carried the request (it ends at the proxy or the load balancer, which say
+    /// so in `X-Forwarded-Proto`).
+    pub fn over_tls(&self) -> bool {
+        self.tls
+    }
+
     /// Checks the credentials against what the charger's profile requires.
     pub async fn authenticate(
         &self,

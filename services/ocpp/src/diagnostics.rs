@@ -42,7 +42,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{post, put};
-use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
@@ -599,21 +598,22 @@ async fn authenticate(
     headers: &HeaderMap,
 ) -> Result<Option<String>, Refusal> {
     let identity = &charger.identity;
+    let presented = Presented::from_headers(headers, &central.settings().client_cert_header);
     let mut tokens_unavailable = None;
-    if let Some(password) = basic_password(headers, identity) {
-        match upload_token_is_valid(&central.ctx.shared.cache, identity, &password).await {
+    if let Some(password) = presented.basic_password_of(identity) {
+        match upload_token_is_valid(&central.ctx.shared.cache, identity, password).await {
             Ok(true) => {
-                return if charger.security_profile >= 2 && !over_tls(headers) {
+                return if charger.security_profile >= 2 && !presented.over_tls() {
                     Err(Refusal::NotTls)
                 } else {
-                    Ok(Some(password))
+                    Ok(Some(password.to_owned()))
                 };
             }
             Ok(false) => {}
             Err(err) => tokens_unavailable = Some(err.to_string()),
         }
     }
-    let checked = Presented::from_headers(headers, &central.settings().client_cert_header)
+    let checked = presented
         .authenticate(
             identity,
             charger.security_profile,
@@ -629,29 +629,6 @@ async fn authenticate(
         ))),
         (Err(refusal), None) => Err(refusal),
     }
-}
-
-/// The password of HTTP Basic credentials whose user is `identity`.
-fn basic_password(headers: &HeaderMap, identity: &ChargePointId) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    (user == identity.as_str()).then(|| password.to_owned())
-}
-
-/// TLS ends at the proxy or the load balancer, which say so in `X-Forwarded-Proto`.
-fn over_tls(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
 /// A file name as the charger gave it, if it is safe to store as the end of a file's name.
