@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 pub mod charger;
+pub mod moto;
 pub mod pki;
 pub mod proxy;
 pub mod upstream;

@@ -3,8 +3,7 @@
 //! bucket (SQLite under `data_dir`), it writes them under `data_dir/diagnostics`. Uploads come
 //! from a real HTTP client, as a charger sends them.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -19,61 +18,31 @@ use voltfleet_core::ocpp::diagnostics::diagnostics_location;
 use voltfleet_core::shared::Shared;
 use voltfleet_core::storage::{Database, NewChargePoint};
 use voltfleet_core::testing::{TestMySql, mysql_settings, sqlite_settings};
-use voltfleet_e2e::{Running, Voltfleet, free_port, get};
+use voltfleet_e2e::moto::MotoServer;
+use voltfleet_e2e::{Running, Voltfleet, get};
 
 const PASSWORD: &str = "s3cret-charger-password";
 const BUCKET: &str = "vf-diagnostics";
 /// Small enough for quick tests, larger than one S3 part (8 MiB) so that multipart uploads run.
 const MAX_SIZE: usize = 12 * 1024 * 1024;
 
-/// moto_server on a free loopback port, killed when dropped.
+/// moto_server, and the clients this test talks to it with.
 struct Moto {
-    endpoint: String,
-    child: std::process::Child,
+    server: MotoServer,
 }
 
 impl Moto {
     async fn start() -> anyhow::Result<Moto> {
-        let program = std::env::var_os("VOLTFLEET_MOTO_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server")
-            });
-        let port = free_port()?;
-        let child = std::process::Command::new(&program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| {
-                format!(
-                    "starting {} (scripts/setup.sh installs it into .venv; or set VOLTFLEET_MOTO_SERVER)",
-                    program.display()
-                )
-            })?;
-        let moto = Moto {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            child,
-        };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "moto_server did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Ok(moto)
+        Ok(Moto {
+            server: MotoServer::start().await?,
+        })
     }
 
     fn s3(&self) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("eu-west-1"))
-            .endpoint_url(&self.endpoint)
+            .endpoint_url(&self.server.endpoint)
             .force_path_style(true)
             .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
             .build();
@@ -139,13 +108,6 @@ impl Moto {
             .send()
             .await?;
         Ok(listed.uploads().len())
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -230,7 +192,10 @@ async fn uploads_reach_s3_whole_or_not_at_all() -> anyhow::Result<()> {
         .env("VOLTFLEET__REDIS__KEY_PREFIX", &prefix)
         .env("VOLTFLEET__OCPP__DIAGNOSTICS__STORE", "s3")
         .env("VOLTFLEET__OCPP__DIAGNOSTICS__S3_BUCKET", BUCKET)
-        .env("VOLTFLEET__OCPP__DIAGNOSTICS__S3_ENDPOINT", &moto.endpoint)
+        .env(
+            "VOLTFLEET__OCPP__DIAGNOSTICS__S3_ENDPOINT",
+            &moto.server.endpoint,
+        )
         .env(
             "VOLTFLEET__OCPP__DIAGNOSTICS__MAX_SIZE",
             MAX_SIZE.to_string(),

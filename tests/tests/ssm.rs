@@ -1,63 +1,29 @@
 //! Configuration from AWS SSM Parameter Store, against moto_server on loopback: SecureString
 //! parameters decrypted, SSM between the file and the environment, errors naming the parameter.
 
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
-
 use anyhow::Context;
 use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ssm::types::ParameterType;
+use voltfleet_e2e::moto::MotoServer;
 use voltfleet_e2e::{Voltfleet, config_line, free_port};
 
-/// moto_server on a free loopback port, killed when dropped.
+/// moto_server, and the clients this test talks to it with.
 struct Moto {
-    endpoint: String,
-    child: std::process::Child,
+    server: MotoServer,
 }
 
 impl Moto {
     async fn start() -> anyhow::Result<Moto> {
-        let program = std::env::var_os("VOLTFLEET_MOTO_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server")
-            });
-        let port = free_port()?;
-        let child = std::process::Command::new(&program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| {
-                format!(
-                    "starting {} (scripts/setup.sh installs it into .venv; or set VOLTFLEET_MOTO_SERVER)",
-                    program.display()
-                )
-            })?;
-        let moto = Moto {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            child,
-        };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "moto_server did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Ok(moto)
+        Ok(Moto {
+            server: MotoServer::start().await?,
+        })
     }
 
     fn client(&self) -> aws_sdk_ssm::Client {
         let config = aws_sdk_ssm::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("eu-west-1"))
-            .endpoint_url(&self.endpoint)
+            .endpoint_url(&self.server.endpoint)
             .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
             .build();
         aws_sdk_ssm::Client::from_conf(config)
@@ -83,14 +49,7 @@ impl Moto {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("VOLTFLEET__SSM__PATH", path)
             .env("VOLTFLEET__SSM__REGION", "eu-west-1")
-            .env("VOLTFLEET__SSM__ENDPOINT_URL", &self.endpoint))
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+            .env("VOLTFLEET__SSM__ENDPOINT_URL", &self.server.endpoint))
     }
 }
 
