@@ -1,0 +1,11 @@
+//! HTTP caching as a shared cache under RFC 9111.
+//!
+//! `directives` reads Cache-Control (and Pragma) into typed directives; `policy` decides from a
+//! request and its response whether the response may be stored, for how long it is fresh, when
+//! it may be served stale, and which headers a key must vary on; `age` computes how old a
+//! stored response is. They are pure functions of headers and times, so every rule of the RFC
+//! is tested on its own.
+
+pub mod age;
+pub mod directives;
+pub mod policy;
