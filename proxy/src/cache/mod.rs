@@ -3,9 +3,11 @@
 //! `directives` reads Cache-Control (and Pragma) into typed directives; `policy` decides from a
 //! request and its response whether the response may be stored, for how long it is fresh, when
 //! it may be served stale, and which headers a key must vary on; `age` computes how old a
-//! stored response is. They are pure functions of headers and times, so every rule of the RFC
-//! is tested on its own.
+//! stored response is; `serving` decides whether a stored response may answer a request now,
+//! or stand in for a failing origin. They are pure functions of headers and times, so every
+//! rule of the RFC is tested on its own.
 
 pub mod age;
 pub mod directives;
 pub mod policy;
+pub mod serving;
