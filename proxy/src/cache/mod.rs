@@ -4,10 +4,12 @@
 //! request and its response whether the response may be stored, for how long it is fresh, when
 //! it may be served stale, and which headers a key must vary on; `age` computes how old a
 //! stored response is; `serving` decides whether a stored response may answer a request now,
-//! or stand in for a failing origin. They are pure functions of headers and times, so every
+//! or stand in for a failing origin; `key` builds the primary key from a route's template and
+//! the secondary key from Vary. They are pure functions of headers and times, so every
 //! rule of the RFC is tested on its own.
 
 pub mod age;
 pub mod directives;
+pub mod key;
 pub mod policy;
 pub mod serving;
