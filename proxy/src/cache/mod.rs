@@ -5,7 +5,8 @@
 //! it may be served stale, and which headers a key must vary on; `age` computes how old a
 //! stored response is; `serving` decides whether a stored response may answer a request now,
 //! or stand in for a failing origin; `key` builds the primary key from a route's template and
-//! the secondary key from Vary. They are pure functions of headers and times, so every
+//! the secondary key from Vary; `update` freshens a stored response with a 304 and lists what
+//! an unsafe request invalidates. They are pure functions of headers and times, so every
 //! rule of the RFC is tested on its own.
 
 pub mod age;
@@ -13,3 +14,4 @@ pub mod directives;
 pub mod key;
 pub mod policy;
 pub mod serving;
+pub mod update;
