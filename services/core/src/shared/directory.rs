@@ -14,8 +14,8 @@ use tokio::time::Instant;
 
 use super::SharedError;
 use super::cache::millis;
-use super::locks::{EXTEND, RELEASE};
 use super::memory::{SharedMap, expiry};
+use super::owned;
 use super::redis::RedisLink;
 
 /// Entries the in-process directory holds at most: far more sockets than one process can have.
@@ -105,60 +105,16 @@ impl Directory {
         ttl: Duration,
     ) -> Result<bool, SharedError> {
         match &self.store {
-            Store::InProcess(map) => {
-                let now = Instant::now();
-                let mut map = map.lock();
-                if map.get(name, now).is_some_and(|current| current == owner) {
-                    Ok(map.set_expiry(name, expiry(now, ttl), now))
-                } else {
-                    Ok(false)
-                }
-            }
-            Store::Redis(link) => {
-                let mut connection = link.connection();
-                let extended = link
-                    .within(
-                        "the directory refresh script",
-                        EXTEND
-                            .key(link.key("directory", name))
-                            .arg(owner)
-                            .arg(millis(ttl))
-                            .invoke_async::<i64>(&mut connection),
-                    )
-                    .await?;
-                Ok(extended == 1)
-            }
+            Store::InProcess(map) => Ok(owned::extend_in_process(map, name, owner, ttl)),
+            Store::Redis(link) => owned::extend_on_redis(link, "directory", name, owner, ttl).await,
         }
     }
 
     /// Removes the entry if `owner` still owns it; false (and untouched) otherwise.
     pub async fn release(&self, name: &str, owner: &str) -> Result<bool, SharedError> {
         match &self.store {
-            Store::InProcess(map) => {
-                let mut map = map.lock();
-                if map
-                    .get(name, Instant::now())
-                    .is_some_and(|current| current == owner)
-                {
-                    map.remove(name);
-                    Ok(true)
-                } else {
-                    Ok(false)
-                }
-            }
-            Store::Redis(link) => {
-                let mut connection = link.connection();
-                let removed = link
-                    .within(
-                        "the directory release script",
-                        RELEASE
-                            .key(link.key("directory", name))
-                            .arg(owner)
-                            .invoke_async::<i64>(&mut connection),
-                    )
-                    .await?;
-                Ok(removed == 1)
-            }
+            Store::InProcess(map) => Ok(owned::release_in_process(map, name, owner)),
+            Store::Redis(link) => owned::release_on_redis(link, "directory", name, owner).await,
         }
     }
 }

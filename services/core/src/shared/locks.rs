@@ -17,22 +17,11 @@ use tokio::time::Instant;
 use super::SharedError;
 use super::cache::millis;
 use super::memory::{SharedMap, expiry};
+use super::owned;
 use super::redis::RedisLink;
 
 /// How many locks or counters the in-process store keeps before evicting.
 const IN_PROCESS_ENTRIES: usize = 100_000;
-
-pub(super) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
-    )
-});
-
-pub(super) static EXTEND: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end",
-    )
-});
 
 // PTTL < 0 also covers a counter that lost its expiry somehow, which would otherwise never reset.
 static INCREMENT: LazyLock<Script> = LazyLock::new(|| {
@@ -184,62 +173,16 @@ impl Locks {
 
     async fn release(&self, name: &str, token: &str) -> Result<bool, SharedError> {
         match &self.store {
-            Store::InProcess { locks, .. } => Ok(release_in_process(locks, name, token)),
-            Store::Redis(link) => {
-                let mut connection = link.connection();
-                let removed = link
-                    .within(
-                        "the lock release script",
-                        RELEASE
-                            .key(link.key("lock", name))
-                            .arg(token)
-                            .invoke_async::<i64>(&mut connection),
-                    )
-                    .await?;
-                Ok(removed == 1)
-            }
+            Store::InProcess { locks, .. } => Ok(owned::release_in_process(locks, name, token)),
+            Store::Redis(link) => owned::release_on_redis(link, "lock", name, token).await,
         }
     }
 
     async fn extend(&self, name: &str, token: &str, ttl: Duration) -> Result<bool, SharedError> {
         match &self.store {
-            Store::InProcess { locks, .. } => {
-                let now = Instant::now();
-                let mut locks = locks.lock();
-                if locks.get(name, now).is_some_and(|holder| holder == token) {
-                    Ok(locks.set_expiry(name, expiry(now, ttl), now))
-                } else {
-                    Ok(false)
-                }
-            }
-            Store::Redis(link) => {
-                let mut connection = link.connection();
-                let extended = link
-                    .within(
-                        "the lock extension script",
-                        EXTEND
-                            .key(link.key("lock", name))
-                            .arg(token)
-                            .arg(millis(ttl))
-                            .invoke_async::<i64>(&mut connection),
-                    )
-                    .await?;
-                Ok(extended == 1)
-            }
+            Store::InProcess { locks, .. } => Ok(owned::extend_in_process(locks, name, token, ttl)),
+            Store::Redis(link) => owned::extend_on_redis(link, "lock", name, token, ttl).await,
         }
-    }
-}
-
-fn release_in_process(locks: &SharedMap<String>, name: &str, token: &str) -> bool {
-    let mut locks = locks.lock();
-    if locks
-        .get(name, Instant::now())
-        .is_some_and(|holder| holder == token)
-    {
-        locks.remove(name);
-        true
-    } else {
-        false
     }
 }
 
@@ -286,7 +229,7 @@ impl Drop for LockGuard {
         }
         match &self.locks.store {
             Store::InProcess { locks, .. } => {
-                release_in_process(locks, &self.name, &self.token);
+                owned::release_in_process(locks, &self.name, &self.token);
             }
             Store::Redis(_) => {
                 let Ok(runtime) = tokio::runtime::Handle::try_current() else {

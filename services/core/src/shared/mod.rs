@@ -17,6 +17,7 @@ mod directory;
 mod error;
 mod locks;
 mod memory;
+mod owned;
 mod pubsub;
 mod redis;
 
