@@ -92,6 +92,7 @@ mod tests {
             set_request_headers: Vec::new(),
             set_response_headers: Vec::new(),
             hide_response_headers: Vec::new(),
+            cache: None,
         }
     }
 

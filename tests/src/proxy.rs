@@ -21,16 +21,25 @@ pub struct ProxyProcess {
     pub admin_port: u16,
     dir: std::sync::Arc<tempfile::TempDir>,
     template: String,
+    /// Lines added under `[admin]`.
+    admin_extra: String,
 }
 
 impl ProxyProcess {
-    fn render(template: &str, port: u16, admin_port: u16, dir: &std::path::Path) -> String {
+    fn render(
+        template: &str,
+        admin_extra: &str,
+        port: u16,
+        admin_port: u16,
+        dir: &std::path::Path,
+    ) -> String {
+        let admin_extra = admin_extra.replace("{DIR}", &dir.display().to_string());
         let body = template
             .replace("{LISTEN}", &format!("127.0.0.1:{port}"))
             .replace("{ADMIN}", &format!("127.0.0.1:{admin_port}"))
             .replace("{DIR}", &dir.display().to_string());
         format!(
-            "[server]\nthreads = 2\ngrace_period = \"2s\"\ngraceful_shutdown_timeout = \"1s\"\nupgrade_socket = \"{dir}/upgrade.sock\"\npid_file = \"{dir}/proxy.pid\"\n\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\n\n{body}",
+            "[server]\nthreads = 2\ngrace_period = \"2s\"\ngraceful_shutdown_timeout = \"1s\"\nupgrade_socket = \"{dir}/upgrade.sock\"\npid_file = \"{dir}/proxy.pid\"\n\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\n{admin_extra}\n\n{body}",
             dir = dir.display()
         )
     }
@@ -45,7 +54,7 @@ impl ProxyProcess {
         let path = dir.path().join("proxy.toml");
         std::fs::write(
             &path,
-            Self::render(template, free_port()?, free_port()?, dir.path()),
+            Self::render(template, "", free_port()?, free_port()?, dir.path()),
         )?;
         let output = tokio::time::timeout(
             PROCESS_DEADLINE,
@@ -66,11 +75,24 @@ impl ProxyProcess {
 
     /// Starts the proxy and waits until its admin listener and its first listener answer.
     pub async fn start(template: &str) -> anyhow::Result<ProxyProcess> {
+        Self::start_with(template, "", &[]).await
+    }
+
+    /// Like `start`, with `admin_extra` added under `[admin]` and `files` (name, content)
+    /// written into the proxy's directory first.
+    pub async fn start_with(
+        template: &str,
+        admin_extra: &str,
+        files: &[(&str, &str)],
+    ) -> anyhow::Result<ProxyProcess> {
         let dir = tempfile::tempdir()?;
+        for (name, content) in files {
+            std::fs::write(dir.path().join(name), content)?;
+        }
         let (port, admin_port) = (free_port()?, free_port()?);
         std::fs::write(
             dir.path().join("proxy.toml"),
-            Self::render(template, port, admin_port, dir.path()),
+            Self::render(template, admin_extra, port, admin_port, dir.path()),
         )?;
         let (child, output) = spawn(&[], &dir.path().join("proxy.toml"))?;
         let mut proxy = ProxyProcess {
@@ -80,6 +102,7 @@ impl ProxyProcess {
             admin_port,
             dir: std::sync::Arc::new(dir),
             template: template.to_string(),
+            admin_extra: admin_extra.to_string(),
         };
         proxy.wait_until_listening().await?;
         Ok(proxy)
@@ -96,6 +119,7 @@ impl ProxyProcess {
             admin_port: self.admin_port,
             dir: self.dir.clone(),
             template: self.template.clone(),
+            admin_extra: self.admin_extra.clone(),
         };
         // The new process waits on the upgrade socket; give it a moment to open it.
         let socket = self.dir.path().join("upgrade.sock");
@@ -180,7 +204,13 @@ impl ProxyProcess {
     pub async fn reload(&mut self, template: &str) -> anyhow::Result<()> {
         std::fs::write(
             self.config_path(),
-            Self::render(template, self.port, self.admin_port, self.dir.path()),
+            Self::render(
+                template,
+                &self.admin_extra,
+                self.port,
+                self.admin_port,
+                self.dir.path(),
+            ),
         )?;
         self.template = template.to_string();
         self.signal("HUP").await

@@ -10,9 +10,12 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 
-use super::raw::{RawAdmin, RawListener, RawRoute, RawServer, RawStaticSite, RawTls, RawUpstream};
+use super::cache::{CacheZoneConfig, RawRouteCache};
+use super::raw::{
+    RawAdmin, RawFleet, RawListener, RawRoute, RawServer, RawStaticSite, RawTls, RawUpstream,
+};
 use super::{
-    AdminConfig, Balance, CertificateConfig, ClientAuth, ConfigProblems, HashKey,
+    AdminConfig, Balance, CertificateConfig, ClientAuth, ConfigProblems, FleetConfig, HashKey,
     HealthCheckConfig, Limits, ListenerConfig, PeerConfig, ProxyConfig, RouteConfig, RouteTarget,
     ServerConfig, StaticSiteConfig, TlsConfig, UpstreamConfig, UpstreamProtocol,
 };
@@ -56,13 +59,15 @@ impl fmt::Display for ConfigProblem {
 /// Weights are relative; a bound keeps the hashing ring small.
 const MAX_WEIGHT: u32 = 1000;
 
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 8] = [
     "server",
     "admin",
     "listeners",
     "upstreams",
     "static_sites",
+    "cache_zones",
     "routes",
+    "fleet",
 ];
 
 pub fn check(text: &str, path: &Path) -> Result<ProxyConfig, ConfigProblems> {
@@ -89,14 +94,19 @@ pub fn check(text: &str, path: &Path) -> Result<ProxyConfig, ConfigProblems> {
     }
 }
 
-struct Checker {
+pub(super) struct Checker {
     problems: Vec<ConfigProblem>,
     /// Relative file paths are relative to the configuration file.
     base_dir: PathBuf,
 }
 
 impl Checker {
-    fn problem(&mut self, location: impl Into<String>, problem: impl Into<String>, fix: &str) {
+    pub(super) fn problem(
+        &mut self,
+        location: impl Into<String>,
+        problem: impl Into<String>,
+        fix: &str,
+    ) {
         self.problems
             .push(ConfigProblem::new(location, problem, fix));
     }
@@ -123,24 +133,36 @@ impl Checker {
                 .listen
                 .and_then(|text| self.socket_address("admin.listen", &text))
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9180))),
+            token: raw_admin
+                .token_file
+                .and_then(|path| self.secret("admin.token_file", &path)),
         };
 
         let upstreams = self.upstreams(table.remove("upstreams"));
         let listeners = self.listeners(table.remove("listeners"), &admin);
         let static_sites = self.static_sites(table.remove("static_sites"));
-        let routes = self.routes(table.remove("routes"), &upstreams, &static_sites);
+        let cache_zones = self.cache_zones(table.remove("cache_zones"));
+        let targets = RouteTargets {
+            upstreams: &upstreams,
+            static_sites: &static_sites,
+            cache_zones: &cache_zones,
+        };
+        let routes = self.routes(table.remove("routes"), &targets);
+        let fleet = self.fleet(table.remove("fleet"));
         ProxyConfig {
             server,
             admin,
             listeners,
             upstreams,
             static_sites,
+            cache_zones,
             routes,
+            fleet,
         }
     }
 
     /// Deserializes one section or element, recording its error.
-    fn section<T: DeserializeOwned>(
+    pub(super) fn section<T: DeserializeOwned>(
         &mut self,
         location: &str,
         value: Option<toml::Value>,
@@ -174,7 +196,12 @@ impl Checker {
         }
     }
 
-    fn duration(&mut self, location: &str, text: Option<String>, default: Duration) -> Duration {
+    pub(super) fn duration(
+        &mut self,
+        location: &str,
+        text: Option<String>,
+        default: Duration,
+    ) -> Duration {
         let Some(text) = text else {
             return default;
         };
@@ -238,12 +265,72 @@ impl Checker {
         }
     }
 
-    fn file(&mut self, location: &str, path: &Path) -> PathBuf {
-        let resolved = if path.is_absolute() {
+    /// A path as given, or relative to the configuration file.
+    pub(super) fn absolute(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
             path.to_path_buf()
         } else {
             self.base_dir.join(path)
-        };
+        }
+    }
+
+    /// The first line of a file holding a secret; refused when short enough to guess.
+    fn secret(&mut self, location: &str, path: &Path) -> Option<String> {
+        let path = self.absolute(path);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let secret = text.lines().next().unwrap_or("").trim().to_string();
+                if secret.len() < 16 {
+                    self.problem(
+                        location,
+                        format!("{} holds fewer than 16 characters", path.display()),
+                        "write a long random token there, e.g. from `openssl rand -hex 32`",
+                    );
+                    return None;
+                }
+                Some(secret)
+            }
+            Err(err) => {
+                self.problem(
+                    location,
+                    format!("cannot read {}: {err}", path.display()),
+                    "give a file readable by the proxy's user",
+                );
+                None
+            }
+        }
+    }
+
+    /// The fleet every proxy of the web tier shares, through Redis.
+    fn fleet(&mut self, value: Option<toml::Value>) -> FleetConfig {
+        let raw: RawFleet = self.section("fleet", value).unwrap_or_default();
+        if let Some(url) = &raw.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            self.problem(
+                "fleet.redis_url",
+                format!("{url:?} is not a Redis address"),
+                "write it like \"rediss://cache.internal:6379\" (rediss:// for TLS)",
+            );
+        }
+        let channel_prefix = raw
+            .channel_prefix
+            .unwrap_or_else(|| "voltfleet".to_string());
+        if channel_prefix.is_empty() || channel_prefix.contains(char::is_whitespace) {
+            self.problem(
+                "fleet.channel_prefix",
+                format!("{channel_prefix:?} is not a usable prefix"),
+                "use a word without spaces, like \"voltfleet-prod\"",
+            );
+        }
+        FleetConfig {
+            redis_url: raw.redis_url,
+            channel_prefix,
+        }
+    }
+
+    fn file(&mut self, location: &str, path: &Path) -> PathBuf {
+        let resolved = self.absolute(path);
         if !resolved.is_file() {
             self.problem(
                 location,
@@ -689,8 +776,7 @@ impl Checker {
     fn routes(
         &mut self,
         value: Option<toml::Value>,
-        upstreams: &BTreeMap<String, UpstreamConfig>,
-        static_sites: &BTreeMap<String, StaticSiteConfig>,
+        targets: &RouteTargets<'_>,
     ) -> Vec<RouteConfig> {
         let items = self.array("routes", value);
         let mut routes = Vec::new();
@@ -700,7 +786,7 @@ impl Checker {
             let Some(raw) = self.section::<RawRoute>(&at, Some(item)) else {
                 continue;
             };
-            if let Some(route) = self.route(&at, raw, upstreams, static_sites) {
+            if let Some(route) = self.route(&at, raw, targets) {
                 if !seen.insert((route.host.clone(), route.path_prefix.clone())) {
                     self.problem(
                         &at,
@@ -722,9 +808,13 @@ impl Checker {
         &mut self,
         at: &str,
         raw: RawRoute,
-        upstreams: &BTreeMap<String, UpstreamConfig>,
-        static_sites: &BTreeMap<String, StaticSiteConfig>,
+        targets: &RouteTargets<'_>,
     ) -> Option<RouteConfig> {
+        let RouteTargets {
+            upstreams,
+            static_sites,
+            cache_zones,
+        } = *targets;
         if !raw.path.starts_with('/') {
             self.problem(
                 format!("{at}.path"),
@@ -794,6 +884,17 @@ impl Checker {
             &format!("{at}.set_response_headers"),
             raw.set_response_headers,
         );
+        let cache_at = format!("{at}.cache");
+        let cache = self
+            .section::<RawRouteCache>(&cache_at, raw.cache)
+            .map(|cache| self.route_cache(&cache_at, cache, cache_zones));
+        if cache.is_some() && matches!(target, RouteTarget::Static(_)) {
+            self.problem(
+                &cache_at,
+                "a static route serves files from disk already and is not cached",
+                "remove [routes.cache] from this route",
+            );
+        }
         let host = raw
             .host
             .filter(|host| host != "*")
@@ -811,8 +912,17 @@ impl Checker {
             set_request_headers,
             set_response_headers,
             hide_response_headers: raw.hide_response_headers,
+            cache,
         })
     }
+}
+
+/// What routes may point at.
+#[derive(Clone, Copy)]
+struct RouteTargets<'a> {
+    upstreams: &'a BTreeMap<String, UpstreamConfig>,
+    static_sites: &'a BTreeMap<String, StaticSiteConfig>,
+    cache_zones: &'a BTreeMap<String, CacheZoneConfig>,
 }
 
 impl Checker {

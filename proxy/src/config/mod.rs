@@ -5,6 +5,7 @@
 //! unique, certificate files exist), so that `voltfleet-proxy -t` reports every problem at once,
 //! the way `nginx -t` does.
 
+mod cache;
 mod check;
 mod raw;
 mod resolve;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+pub use cache::{Bypass, CacheZoneConfig, RouteCacheConfig};
 pub use check::ConfigProblem;
 pub use resolve::refresh_addresses;
 
@@ -28,7 +30,18 @@ pub struct ProxyConfig {
     pub listeners: Vec<ListenerConfig>,
     pub upstreams: BTreeMap<String, UpstreamConfig>,
     pub static_sites: BTreeMap<String, StaticSiteConfig>,
+    pub cache_zones: BTreeMap<String, CacheZoneConfig>,
     pub routes: Vec<RouteConfig>,
+    pub fleet: FleetConfig,
+}
+
+/// What the proxies of one web tier share through Redis (cache purges).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetConfig {
+    /// `None` keeps every proxy on its own.
+    pub redis_url: Option<String>,
+    /// Channel and key names start with this, so that environments can share one Redis.
+    pub channel_prefix: String,
 }
 
 /// A directory of files served as the public website (as S3 + CloudFront would).
@@ -85,6 +98,8 @@ pub struct Limits {
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
     pub listen: SocketAddr,
+    /// The bearer token operations such as purges require; without one they are refused.
+    pub token: Option<String>,
 }
 
 /// One address the proxy accepts connections on.
@@ -226,6 +241,8 @@ pub struct RouteConfig {
     pub set_response_headers: Vec<(String, String)>,
     /// Response headers removed before answering the client (e.g. `Server`).
     pub hide_response_headers: Vec<String>,
+    /// Caching of the route's responses; `None` passes everything through.
+    pub cache: Option<RouteCacheConfig>,
 }
 
 /// What a route hands its requests to.

@@ -26,6 +26,14 @@ pub struct RawServer {
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub listen: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFleet {
+    pub redis_url: Option<String>,
+    pub channel_prefix: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,6 +116,8 @@ pub struct RawRoute {
     pub set_response_headers: BTreeMap<String, String>,
     #[serde(default)]
     pub hide_response_headers: Vec<String>,
+    /// Checked on its own (`config::cache`), so that its problems are named under `.cache`.
+    pub cache: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
