@@ -41,6 +41,9 @@ pub struct AccessRecord {
     request_id: String,
     tls_version: Option<String>,
     route: String,
+    /// `X-Cache-Status` on caching routes (HIT, MISS, …); absent elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache: Option<&'static str>,
 }
 
 impl AccessRecord {
@@ -86,6 +89,12 @@ impl AccessRecord {
                 .and_then(|digest| digest.ssl_digest.as_ref())
                 .map(|tls| tls.version.to_string()),
             route: route.to_string(),
+            cache: None,
         }
+    }
+
+    pub fn with_cache_status(mut self, status: Option<&'static str>) -> AccessRecord {
+        self.cache = status;
+        self
     }
 }

@@ -1,5 +1,6 @@
-//! The admin listener (loopback by default): `/healthz`, `/readyz`, `/metrics` and `/status`.
-//! It is never exposed to the internet: operations such as purges and IP sets belong here too.
+//! The admin listener (loopback by default): `/healthz`, `/readyz`, `/metrics` and `/status`,
+//! and `POST /cache/purge`, which needs the bearer token of `admin.token_file`. It is never
+//! exposed to the internet.
 
 use std::sync::Arc;
 
@@ -10,19 +11,111 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use serde::Serialize;
 
+use crate::cache::purge::PurgeRule;
+use crate::cache::zones::CacheZones;
 use crate::metrics::ProxyMetrics;
 use crate::proxy::Runtime;
+
+/// A purge request's body is a small JSON object; anything longer is refused unread.
+const MAX_PURGE_BODY: usize = 16 * 1024;
 
 #[derive(Debug)]
 pub struct AdminApp {
     runtime: Arc<ArcSwap<Runtime>>,
     metrics: ProxyMetrics,
+    cache_zones: Arc<CacheZones>,
+    token: Option<String>,
 }
 
 impl AdminApp {
-    pub fn new(runtime: Arc<ArcSwap<Runtime>>, metrics: ProxyMetrics) -> AdminApp {
-        AdminApp { runtime, metrics }
+    pub fn new(
+        runtime: Arc<ArcSwap<Runtime>>,
+        metrics: ProxyMetrics,
+        cache_zones: Arc<CacheZones>,
+        token: Option<String>,
+    ) -> AdminApp {
+        AdminApp {
+            runtime,
+            metrics,
+            cache_zones,
+            token,
+        }
     }
+
+    /// Whether the request carries the admin token; compared in constant time.
+    fn authorized(&self, session: &ServerSession) -> bool {
+        let Some(token) = &self.token else {
+            return false;
+        };
+        let presented = session
+            .req_header()
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .unwrap_or("");
+        presented.len() == token.len()
+            && presented
+                .bytes()
+                .zip(token.bytes())
+                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                == 0
+    }
+
+    async fn purge(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        if session.req_header().method != http::Method::POST {
+            return problem(StatusCode::METHOD_NOT_ALLOWED, "purges are POST requests");
+        }
+        if self.token.is_none() {
+            return problem(
+                StatusCode::FORBIDDEN,
+                "purges are off: set admin.token_file in the proxy's configuration",
+            );
+        }
+        if !self.authorized(session) {
+            return problem(
+                StatusCode::UNAUTHORIZED,
+                "send the admin token as Authorization: Bearer TOKEN",
+            );
+        }
+        let mut body = Vec::new();
+        loop {
+            match session.read_request_body().await {
+                Ok(Some(chunk)) => {
+                    body.extend_from_slice(&chunk);
+                    if body.len() > MAX_PURGE_BODY {
+                        return problem(StatusCode::PAYLOAD_TOO_LARGE, "the body is over 16 KiB");
+                    }
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    return problem(StatusCode::BAD_REQUEST, &format!("reading the body: {err}"));
+                }
+            }
+        }
+        let rule = match PurgeRule::from_json(&body) {
+            Ok(rule) => rule,
+            Err(err) => return problem(StatusCode::BAD_REQUEST, &err.to_string()),
+        };
+        let removed = self.cache_zones.purge_where(|url| rule.matches(url)).await;
+        tracing::info!(?rule, removed, "Purged cached objects.");
+        self.cache_zones.observe();
+        let body = serde_json::json!({ "removed": removed });
+        reply(
+            StatusCode::OK,
+            "application/json",
+            body.to_string().into_bytes(),
+        )
+    }
+}
+
+fn problem(status: StatusCode, detail: &str) -> Response<Vec<u8>> {
+    let body = serde_json::json!({ "status": status.as_u16(), "detail": detail });
+    reply(
+        status,
+        "application/problem+json",
+        body.to_string().into_bytes(),
+    )
 }
 
 #[derive(Debug, Serialize)]
@@ -120,7 +213,9 @@ impl ServeHttp for AdminApp {
                     body.to_string().into_bytes(),
                 )
             }
+            "/cache/purge" => self.purge(session).await,
             "/metrics" => {
+                self.cache_zones.observe();
                 let pools = self.runtime.load().all_pools();
                 reply(
                     StatusCode::OK,

@@ -171,6 +171,11 @@ impl ProxyMetrics {
         }
     }
 
+    /// The registry other modules (the cache) add their series to.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The series one route's requests land in, for each listener (in `listeners` order).
     pub fn route_series(&self, listeners: &[String], route: &str) -> RouteSeries {
         RouteSeries {

@@ -11,12 +11,16 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderValue, header};
+use pingora::cache::key::HashBinary;
+use pingora::cache::{CacheKey, CacheMeta, ForcedFreshness, HitHandler, RespCacheable};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{ErrorSource, ErrorType};
 
 use crate::access_log::{AccessLog, AccessRecord};
+use crate::cache::phases::{self, CacheState};
+use crate::cache::zones::CacheZones;
 use crate::config::{
     HashKey, Limits, ListenerConfig, ProxyConfig, RouteConfig, RouteTarget, UpstreamConfig,
     UpstreamProtocol,
@@ -132,6 +136,7 @@ pub struct RequestCtx {
     upstream_finished: Option<Instant>,
     websocket_open: bool,
     body_bytes: u64,
+    cache: CacheState,
 }
 
 /// What every listener's proxy shares.
@@ -147,6 +152,8 @@ pub struct Shared {
     pub draining: tokio::sync::watch::Receiver<bool>,
     /// Over how long the WebSockets of a draining proxy are closed.
     pub websocket_close_spread: std::time::Duration,
+    /// The cache zones, opened once for the life of the process.
+    pub cache_zones: Arc<CacheZones>,
 }
 
 /// The proxy of one listener.
@@ -165,6 +172,11 @@ impl EdgeProxy {
             listener_index,
             shared,
         }
+    }
+
+    /// The request's route's cache settings, when it caches.
+    fn route_cache(ctx: &RequestCtx) -> Option<&crate::config::RouteCacheConfig> {
+        ctx.route.as_ref()?.config.cache.as_ref()
     }
 
     /// The pool of the request's route (cheap to clone: phases keep it across `ctx` updates).
@@ -215,6 +227,15 @@ impl EdgeProxy {
         Ok(false)
     }
 
+    /// The scheme the client used, as far as it can be believed (an ALB in front tells).
+    fn client_scheme(&self, session: &Session, ctx: &RequestCtx) -> &'static str {
+        forwarded::forwarded_proto(
+            header_str(session, "x-forwarded-proto"),
+            ctx.peer_is_trusted,
+            self.listener.tls.is_some(),
+        )
+    }
+
     /// What the upstream is told: who the client is, over which scheme, under which id.
     fn forwarding_headers(
         &self,
@@ -230,11 +251,7 @@ impl EdgeProxy {
             );
             request.insert_header("X-Forwarded-For", chain)?;
         }
-        let proto = forwarded::forwarded_proto(
-            header_str(session, "x-forwarded-proto"),
-            ctx.peer_is_trusted,
-            self.listener.tls.is_some(),
-        );
+        let proto = self.client_scheme(session, ctx);
         request.insert_header("X-Forwarded-Proto", HeaderValue::from_static(proto))?;
         if let Some(host) = &ctx.host {
             request.insert_header("X-Forwarded-Host", host.clone())?;
@@ -251,6 +268,32 @@ impl EdgeProxy {
             for (name, value) in &route.set_request_headers {
                 request.insert_header(name.clone(), value.clone())?;
             }
+        }
+        Ok(())
+    }
+
+    /// Marks the answer with its cache status and, for a successful unsafe request, removes
+    /// what it changed from the cache.
+    async fn cache_answer(
+        &self,
+        session: &Session,
+        response: &mut ResponseHeader,
+        ctx: &RequestCtx,
+    ) -> Result<()> {
+        let Some(cache) = Self::route_cache(ctx) else {
+            return Ok(());
+        };
+        response.insert_header("X-Cache-Status", phases::status(session, &ctx.cache))?;
+        if !session.req_header().method.is_safe()
+            && let Some(zone) = self.shared.cache_zones.get(&cache.zone)
+        {
+            let host = ctx
+                .host
+                .as_ref()
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("");
+            let scheme = self.client_scheme(session, ctx);
+            phases::invalidate(zone, cache, session, response, scheme, host).await;
         }
         Ok(())
     }
@@ -435,6 +478,7 @@ impl ProxyHttp for EdgeProxy {
             upstream_finished: None,
             websocket_open: false,
             body_bytes: 0,
+            cache: CacheState::default(),
         }
     }
 
@@ -508,19 +552,141 @@ impl ProxyHttp for EdgeProxy {
         request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        ctx.cache.sent_upstream_at = Some(std::time::SystemTime::now());
         self.forwarding_headers(session, request, ctx)
+    }
+
+    /// Turns the cache on for the route's GET and HEAD requests that do not bypass it.
+    fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+        if let Some(route) = ctx.route.clone()
+            && let Some(cache) = &route.config.cache
+        {
+            phases::enable(session, cache, &self.shared.cache_zones, &mut ctx.cache);
+        }
+        Ok(())
+    }
+
+    /// The route's key template applied to the request.
+    fn cache_key_callback(&self, session: &Session, ctx: &mut RequestCtx) -> Result<CacheKey> {
+        let Some(cache) = Self::route_cache(ctx) else {
+            return Error::e_explain(ErrorType::InternalError, "the route does not cache");
+        };
+        let host = ctx
+            .host
+            .as_ref()
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let scheme = self.client_scheme(session, ctx);
+        Ok(phases::key(cache, &phases::target(session, scheme, host)))
+    }
+
+    /// Whether the stored response may answer, by the request's directives and the route's.
+    async fn cache_hit_filter(
+        &self,
+        session: &mut Session,
+        meta: &CacheMeta,
+        _hit_handler: &mut HitHandler,
+        is_fresh: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<ForcedFreshness>> {
+        let Some(route) = ctx.route.clone() else {
+            return Ok(None);
+        };
+        let Some(cache) = &route.config.cache else {
+            return Ok(None);
+        };
+        Ok(phases::hit_filter(
+            session,
+            meta,
+            is_fresh,
+            cache,
+            &mut ctx.cache,
+        ))
+    }
+
+    /// `only-if-cached` with nothing usable stored is answered 504 without asking the origin.
+    async fn proxy_upstream_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<bool> {
+        if Self::route_cache(ctx).is_some() && phases::refuses_origin(session, &ctx.cache) {
+            let request_id = ctx.request_id.as_str();
+            respond::plain(session, 504, "Not in the cache.\n", request_id).await?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn response_cache_filter(
+        &self,
+        session: &Session,
+        response: &ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<RespCacheable> {
+        let Some(route) = ctx.route.clone() else {
+            return Ok(RespCacheable::Uncacheable(
+                pingora::cache::NoCacheReason::NeverEnabled,
+            ));
+        };
+        let Some(cache) = &route.config.cache else {
+            return Ok(RespCacheable::Uncacheable(
+                pingora::cache::NoCacheReason::NeverEnabled,
+            ));
+        };
+        Ok(phases::response_cacheable(
+            session,
+            response,
+            cache,
+            &mut ctx.cache,
+        ))
+    }
+
+    fn cache_vary_filter(
+        &self,
+        meta: &CacheMeta,
+        _ctx: &mut RequestCtx,
+        request: &RequestHeader,
+    ) -> Option<HashBinary> {
+        phases::variant(meta, &request.headers)
+    }
+
+    fn should_serve_stale(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        error: Option<&Error>,
+    ) -> bool {
+        Self::route_cache(ctx)
+            .is_some_and(|cache| phases::serve_stale(session, &ctx.cache, cache, error))
+    }
+
+    /// Keeps a validating 304's fields for the cache (before Pingora merges some of them).
+    async fn upstream_response_filter(
+        &self,
+        session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if Self::route_cache(ctx).is_some() {
+            phases::note_upstream_response(session, response, &mut ctx.cache);
+        }
+        Ok(())
     }
 
     /// Reports the peer's answer to passive health and applies the route's response rules.
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.upstream_finished.get_or_insert_with(Instant::now);
         if let (Some(entry), Some(selected)) = (Self::pool(ctx), ctx.current.as_ref()) {
             entry.pool.report_success(selected.peer);
+        }
+        if Self::route_cache(ctx).is_some() {
+            self.cache_answer(session, response, ctx).await?;
         }
         answer_headers(ctx.route.as_deref(), response, &ctx.request_id)
     }
@@ -621,17 +787,37 @@ impl ProxyHttp for EdgeProxy {
             let seconds = upstream_time.as_secs_f64();
             entry.series.upstream_duration.observe(seconds);
         }
+        let cache_status = Self::route_cache(ctx).map(|cache| {
+            let status = phases::status(session, &ctx.cache);
+            if let Some(zone) = self.shared.cache_zones.get(&cache.zone) {
+                let from_cache = matches!(status, "HIT" | "STALE" | "UPDATING" | "REVALIDATED");
+                let served = if from_cache {
+                    session.body_bytes_sent() as u64
+                } else {
+                    0
+                };
+                zone.series.count(status, served);
+                if let Some(waited) = session.cache.lock_duration() {
+                    zone.series.lock_waits.inc();
+                    zone.series.lock_wait_seconds.observe(waited.as_secs_f64());
+                }
+            }
+            status
+        });
         if let Some(log) = &self.shared.access_log {
-            log.write(&AccessRecord::new(
-                session,
-                ctx.client,
-                status,
-                ctx.request_id.as_str(),
-                ctx.tried.last().copied(),
-                upstream_time,
-                elapsed,
-                route.map_or("none", |route| route.config.label.as_str()),
-            ));
+            log.write(
+                &AccessRecord::new(
+                    session,
+                    ctx.client,
+                    status,
+                    ctx.request_id.as_str(),
+                    ctx.tried.last().copied(),
+                    upstream_time,
+                    elapsed,
+                    route.map_or("none", |route| route.config.label.as_str()),
+                )
+                .with_cache_status(cache_status),
+            );
         }
     }
 }

@@ -15,6 +15,8 @@ use pingora::services::listening::Service;
 
 use crate::access_log::AccessLog;
 use crate::admin::AdminApp;
+use crate::cache::metrics::CacheMetrics;
+use crate::cache::zones::CacheZones;
 use crate::config::{ListenerConfig, ProxyConfig};
 use crate::listener::{EdgeApp, server_tls_config};
 use crate::metrics::ProxyMetrics;
@@ -42,6 +44,10 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
     let metrics = ProxyMetrics::new();
     let (draining, draining_receiver) = tokio::sync::watch::channel(false);
     let listener_names: Vec<String> = config.listeners.iter().map(|l| l.name.clone()).collect();
+    let cache_metrics = CacheMetrics::new(metrics.registry());
+    let cache_zones = Arc::new(
+        CacheZones::open(&config.cache_zones, &cache_metrics).context("opening the cache zones")?,
+    );
     let runtime = Runtime::new(&config, &metrics, &listener_names);
     let runtime = Arc::new(ArcSwap::from_pointee(runtime));
     let shared = Shared {
@@ -52,6 +58,7 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
         limits: config.server.limits,
         draining: draining_receiver,
         websocket_close_spread: config.server.websocket_close_spread,
+        cache_zones: cache_zones.clone(),
     };
 
     for (index, listener) in config.listeners.iter().enumerate() {
@@ -78,7 +85,12 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
 
     let mut admin = Service::new(
         "admin".to_string(),
-        AdminApp::new(runtime.clone(), metrics.clone()),
+        AdminApp::new(
+            runtime.clone(),
+            metrics.clone(),
+            cache_zones.clone(),
+            config.admin.token.clone(),
+        ),
     );
     admin.add_tcp(&config.admin.listen.to_string());
     server.add_service(admin);
@@ -93,6 +105,7 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
             metrics,
             current: std::sync::Mutex::new(config.clone()),
             draining,
+            cache_zones: cache_zones.clone(),
         },
     ));
     Ok(server)
@@ -112,6 +125,8 @@ struct Supervisor {
     current: std::sync::Mutex<ProxyConfig>,
     /// Tells the WebSocket tunnels that the process drains.
     draining: tokio::sync::watch::Sender<bool>,
+    /// The zones opened at start: a reload cannot change them.
+    cache_zones: Arc<CacheZones>,
 }
 
 #[async_trait]
@@ -126,6 +141,15 @@ impl BackgroundService for Supervisor {
             }
         };
         let mut checks = HealthChecks::start(&self.runtime.load_full());
+        let zones = self.cache_zones.clone();
+        let mut sweeper_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            zones
+                .sweep_until(async move {
+                    let _ = sweeper_shutdown.changed().await;
+                })
+                .await;
+        });
         loop {
             let reload = async {
                 match hangup.as_mut() {
@@ -194,6 +218,15 @@ impl Supervisor {
     fn reload(&self) -> bool {
         match ProxyConfig::load(&self.config_path) {
             Ok(config) => {
+                let changed_zones = self.cache_zones.changed_by(&config.cache_zones);
+                if !changed_zones.is_empty() {
+                    tracing::error!(
+                        path = %self.config_path.display(),
+                        zones = ?changed_zones,
+                        "The new configuration changes cache zones, which only a restart or --upgrade can do; keeping the running configuration."
+                    );
+                    return false;
+                }
                 if listener_addresses(&config.listeners) != listener_addresses(&self.listeners) {
                     tracing::warn!(
                         path = %self.config_path.display(),

@@ -16,6 +16,7 @@ use anyhow::{Context, bail};
 
 pub mod charger;
 pub mod moto;
+pub mod origin;
 pub mod pki;
 pub mod proxy;
 pub mod upstream;

@@ -8,10 +8,22 @@
 //! the secondary key from Vary; `update` freshens a stored response with a 304 and lists what
 //! an unsafe request invalidates. They are pure functions of headers and times, so every
 //! rule of the RFC is tested on its own.
+//!
+//! Around them: `store` keeps a zone's objects (a memory tier in front of a disk tier) behind
+//! Pingora's `Storage`; `zones` opens the configured zones with their cache locks; `admission`
+//! counts uses for `min_uses`; `phases` applies the rules in the proxy's cache phases;
+//! `purge` removes objects by URL or prefix, on this proxy or across the fleet; `metrics`
+//! counts it all.
 
+pub mod admission;
 pub mod age;
 pub mod directives;
 pub mod key;
+pub mod metrics;
+pub mod phases;
 pub mod policy;
+pub mod purge;
 pub mod serving;
+pub mod store;
 pub mod update;
+pub mod zones;

@@ -216,7 +216,7 @@ fn lifetime(
 }
 
 /// The request header names of `Vary`, normalised; `None` for `Vary: *`.
-fn vary_names(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
+pub fn vary_names(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
     let mut names = Vec::new();
     for value in headers.get_all(VARY) {
         let Ok(text) = value.to_str() else { continue };

@@ -1,0 +1,109 @@
+//! An origin for cache tests: every response carries the caching headers the request's query
+//! asks for, so each test states the origin's behaviour in its URLs, and the origin counts
+//! the requests that reached it per path.
+//!
+//! Query parameters: `cc` (Cache-Control), `etag`, `vary`, `expires`, `cookie` (Set-Cookie),
+//! `status`, `ms` (delay before answering), `kb` (body size in KiB). A request whose
+//! `If-None-Match` matches `etag` gets a 304.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug, Clone)]
+pub struct CacheOrigin {
+    pub address: SocketAddr,
+    state: Arc<OriginState>,
+}
+
+#[derive(Debug, Default)]
+struct OriginState {
+    requests: Mutex<HashMap<String, usize>>,
+    failing: AtomicBool,
+}
+
+impl CacheOrigin {
+    pub async fn start() -> anyhow::Result<CacheOrigin> {
+        let state = Arc::new(OriginState::default());
+        let app = Router::new().fallback(answer).with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(CacheOrigin { address, state })
+    }
+
+    /// Requests for `path` (without its query) that reached the origin.
+    pub fn requests(&self, path: &str) -> usize {
+        self.state
+            .requests
+            .lock()
+            .map(|requests| requests.get(path).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// Makes every answer a 503 (or normal again).
+    pub fn set_failing(&self, failing: bool) {
+        self.state.failing.store(failing, Ordering::SeqCst);
+    }
+}
+
+async fn answer(
+    State(state): State<Arc<OriginState>>,
+    uri: Uri,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let count = {
+        let Ok(mut requests) = state.requests.lock() else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        let count = requests.entry(uri.path().to_string()).or_insert(0);
+        *count += 1;
+        *count
+    };
+    if let Some(ms) = query.get("ms").and_then(|ms| ms.parse().ok()) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if state.failing.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "origin failing\n").into_response();
+    }
+    let mut response_headers = HeaderMap::new();
+    let mut set = |name: &'static str, value: Option<&String>| {
+        if let Some(value) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+            response_headers.insert(name, value);
+        }
+    };
+    set("cache-control", query.get("cc"));
+    set("etag", query.get("etag"));
+    set("vary", query.get("vary"));
+    set("expires", query.get("expires"));
+    set("set-cookie", query.get("cookie"));
+    if let (Some(etag), Some(presented)) = (query.get("etag"), headers.get("if-none-match"))
+        && presented.as_bytes() == etag.as_bytes()
+    {
+        return (StatusCode::NOT_MODIFIED, response_headers).into_response();
+    }
+    let status = query
+        .get("status")
+        .and_then(|s| s.parse().ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
+    let language = headers
+        .get("accept-language")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let mut body = format!("{} #{count} lang={language}\n", uri.path()).into_bytes();
+    if let Some(kb) = query.get("kb").and_then(|kb| kb.parse::<usize>().ok()) {
+        body.resize(kb * 1024, b'.');
+    }
+    (status, response_headers, body).into_response()
+}
