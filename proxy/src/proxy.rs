@@ -139,6 +139,16 @@ pub struct RequestCtx {
     cache: CacheState,
 }
 
+impl RequestCtx {
+    /// The host the request named, or empty when it named none readable.
+    fn host_str(&self) -> &str {
+        self.host
+            .as_ref()
+            .and_then(|host| host.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
 /// What every listener's proxy shares.
 #[derive(Debug, Clone)]
 pub struct Shared {
@@ -287,13 +297,8 @@ impl EdgeProxy {
         if !session.req_header().method.is_safe()
             && let Some(zone) = self.shared.cache_zones.get(&cache.zone)
         {
-            let host = ctx
-                .host
-                .as_ref()
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("");
             let scheme = self.client_scheme(session, ctx);
-            phases::invalidate(zone, cache, session, response, scheme, host).await;
+            phases::invalidate(zone, cache, session, response, scheme, ctx.host_str()).await;
         }
         Ok(())
     }
@@ -571,19 +576,17 @@ impl ProxyHttp for EdgeProxy {
         let Some(cache) = Self::route_cache(ctx) else {
             return Error::e_explain(ErrorType::InternalError, "the route does not cache");
         };
-        let host = ctx
-            .host
-            .as_ref()
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("");
         let scheme = self.client_scheme(session, ctx);
-        Ok(phases::key(cache, &phases::target(session, scheme, host)))
+        Ok(phases::key(
+            cache,
+            &phases::target(session, scheme, ctx.host_str()),
+        ))
     }
 
     /// Whether the stored response may answer, by the request's directives and the route's.
     async fn cache_hit_filter(
         &self,
-        session: &mut Session,
+        _session: &mut Session,
         meta: &CacheMeta,
         _hit_handler: &mut HitHandler,
         is_fresh: bool,
@@ -595,13 +598,7 @@ impl ProxyHttp for EdgeProxy {
         let Some(cache) = &route.config.cache else {
             return Ok(None);
         };
-        Ok(phases::hit_filter(
-            session,
-            meta,
-            is_fresh,
-            cache,
-            &mut ctx.cache,
-        ))
+        Ok(phases::hit_filter(meta, is_fresh, cache, &mut ctx.cache))
     }
 
     /// `only-if-cached` with nothing usable stored is answered 504 without asking the origin.
@@ -610,7 +607,7 @@ impl ProxyHttp for EdgeProxy {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<bool> {
-        if Self::route_cache(ctx).is_some() && phases::refuses_origin(session, &ctx.cache) {
+        if Self::route_cache(ctx).is_some() && phases::refuses_origin(&ctx.cache) {
             let request_id = ctx.request_id.as_str();
             respond::plain(session, 504, "Not in the cache.\n", request_id).await?;
             return Ok(false);
@@ -653,12 +650,11 @@ impl ProxyHttp for EdgeProxy {
 
     fn should_serve_stale(
         &self,
-        session: &mut Session,
+        _session: &mut Session,
         ctx: &mut RequestCtx,
         error: Option<&Error>,
     ) -> bool {
-        Self::route_cache(ctx)
-            .is_some_and(|cache| phases::serve_stale(session, &ctx.cache, cache, error))
+        Self::route_cache(ctx).is_some_and(|cache| phases::serve_stale(&ctx.cache, cache, error))
     }
 
     /// Keeps a validating 304's fields for the cache (before Pingora merges some of them).

@@ -53,6 +53,13 @@ async fn start(template: &str) -> anyhow::Result<ProxyProcess> {
     .await
 }
 
+/// An origin, a memory-only caching proxy in front of it, and a client.
+async fn setup(route_extra: &str) -> anyhow::Result<(CacheOrigin, ProxyProcess, reqwest::Client)> {
+    let origin = CacheOrigin::start().await?;
+    let proxy = start(&template(&origin, None, route_extra)).await?;
+    Ok((origin, proxy, reqwest::Client::new()))
+}
+
 struct Answer {
     status: StatusCode,
     cache: String,
@@ -87,9 +94,7 @@ async fn get(client: &reqwest::Client, url: &str, headers: &[(&str, &str)]) -> A
 
 #[tokio::test]
 async fn fresh_responses_are_stored_and_served_without_the_origin() -> anyhow::Result<()> {
-    let origin = CacheOrigin::start().await?;
-    let proxy = start(&template(&origin, None, "")).await?;
-    let client = reqwest::Client::new();
+    let (origin, proxy, client) = setup("").await?;
     let url = proxy.url("/fresh?cc=max-age%3D60");
 
     let first = get(&client, &url, &[]).await;
@@ -127,9 +132,7 @@ async fn fresh_responses_are_stored_and_served_without_the_origin() -> anyhow::R
 
 #[tokio::test]
 async fn responses_the_rfc_keeps_out_are_not_stored() -> anyhow::Result<()> {
-    let origin = CacheOrigin::start().await?;
-    let proxy = start(&template(&origin, None, "")).await?;
-    let client = reqwest::Client::new();
+    let (origin, proxy, client) = setup("").await?;
     for (path, query) in [
         ("/no-store", "cc=no-store"),
         ("/private", "cc=private%2C%20max-age%3D60"),
@@ -162,9 +165,7 @@ async fn responses_the_rfc_keeps_out_are_not_stored() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn expired_responses_are_revalidated_with_their_validator() -> anyhow::Result<()> {
-    let origin = CacheOrigin::start().await?;
-    let proxy = start(&template(&origin, None, "")).await?;
-    let client = reqwest::Client::new();
+    let (origin, proxy, client) = setup("").await?;
     let url = proxy.url("/validated?cc=max-age%3D1&etag=%22v1%22");
     let first = get(&client, &url, &[]).await;
     assert_eq!(first.cache, "MISS");
@@ -194,9 +195,7 @@ async fn expired_responses_are_revalidated_with_their_validator() -> anyhow::Res
 
 #[tokio::test]
 async fn vary_keeps_one_variant_per_value() -> anyhow::Result<()> {
-    let origin = CacheOrigin::start().await?;
-    let proxy = start(&template(&origin, None, "")).await?;
-    let client = reqwest::Client::new();
+    let (origin, proxy, client) = setup("").await?;
     let url = proxy.url("/varied?cc=max-age%3D60&vary=accept-language");
     let en = get(&client, &url, &[("accept-language", "en")]).await;
     let fr = get(&client, &url, &[("accept-language", "fr")]).await;
@@ -215,9 +214,7 @@ async fn vary_keeps_one_variant_per_value() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn concurrent_misses_make_one_origin_request() -> anyhow::Result<()> {
-    let origin = CacheOrigin::start().await?;
-    let proxy = start(&template(&origin, None, "")).await?;
-    let client = reqwest::Client::new();
+    let (origin, proxy, client) = setup("").await?;
     let url = proxy.url("/collapsed?cc=max-age%3D60&ms=400");
     let answers = futures_util::future::join_all((0..20).map(|_| get(&client, &url, &[]))).await;
     assert!(answers.iter().all(|a| a.status == StatusCode::OK));
@@ -237,9 +234,7 @@ async fn concurrent_misses_make_one_origin_request() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn stale_responses_stand_in_for_a_failing_or_absent_origin() -> anyhow::Result<()> {
-    let origin = CacheOrigin::start().await?;
-    let proxy = start(&template(&origin, None, "")).await?;
-    let client = reqwest::Client::new();
+    let (origin, proxy, client) = setup("").await?;
     let allowed = proxy.url("/stale-ok?cc=max-age%3D1%2C%20stale-if-error%3D60");
     let forbidden = proxy.url("/stale-no?cc=max-age%3D1%2C%20must-revalidate");
     let first = get(&client, &allowed, &[]).await;
@@ -265,9 +260,7 @@ async fn stale_responses_stand_in_for_a_failing_or_absent_origin() -> anyhow::Re
 
 #[tokio::test]
 async fn stale_while_revalidate_answers_at_once_and_refreshes_behind() -> anyhow::Result<()> {
-    let origin = CacheOrigin::start().await?;
-    let proxy = start(&template(&origin, None, "")).await?;
-    let client = reqwest::Client::new();
+    let (origin, proxy, client) = setup("").await?;
     let url = proxy.url("/swr?cc=max-age%3D3%2C%20stale-while-revalidate%3D60&ms=300");
     get(&client, &url, &[]).await;
     // Date has whole seconds, so a response may already be up to a second old on arrival.
@@ -301,9 +294,7 @@ async fn stale_while_revalidate_answers_at_once_and_refreshes_behind() -> anyhow
 
 #[tokio::test]
 async fn unsafe_requests_invalidate_what_they_change() -> anyhow::Result<()> {
-    let origin = CacheOrigin::start().await?;
-    let proxy = start(&template(&origin, None, "")).await?;
-    let client = reqwest::Client::new();
+    let (_origin, proxy, client) = setup("").await?;
     let url = proxy.url("/changed?cc=max-age%3D60");
     get(&client, &url, &[]).await;
     assert_eq!(get(&client, &url, &[]).await.cache, "HIT");
@@ -315,10 +306,8 @@ async fn unsafe_requests_invalidate_what_they_change() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn bypass_rules_and_min_uses_keep_requests_out() -> anyhow::Result<()> {
-    let origin = CacheOrigin::start().await?;
     let extra = "bypass = [\"cookie:session\", \"header:x-preview\"]\nmin_uses = 2\n";
-    let proxy = start(&template(&origin, None, extra)).await?;
-    let client = reqwest::Client::new();
+    let (origin, proxy, client) = setup(extra).await?;
     let url = proxy.url("/popular?cc=max-age%3D60");
     assert_eq!(get(&client, &url, &[]).await.cache, "MISS");
     assert_eq!(
@@ -339,9 +328,7 @@ async fn bypass_rules_and_min_uses_keep_requests_out() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn purges_remove_by_url_and_prefix_for_the_token_holder() -> anyhow::Result<()> {
-    let origin = CacheOrigin::start().await?;
-    let proxy = start(&template(&origin, None, "")).await?;
-    let client = reqwest::Client::new();
+    let (_origin, proxy, client) = setup("").await?;
     for path in ["/assets/a.js", "/assets/b.js", "/page"] {
         get(&client, &proxy.url(&format!("{path}?cc=max-age%3D60")), &[]).await;
     }

@@ -35,6 +35,8 @@ use crate::config::{Bypass, RouteCacheConfig};
 pub struct CacheState {
     /// The request skipped the cache on purpose (a bypass rule or `no-store`).
     pub bypassed: bool,
+    /// The request's own Cache-Control, read once.
+    request: Directives,
     /// What the hit filter decided for the stored response found.
     pub decision: Option<Use>,
     /// The stored response's terms and age at lookup, for stale-if-error.
@@ -61,9 +63,8 @@ pub fn enable(
     let Some(zone) = zones.get(&route.zone) else {
         return;
     };
-    if bypasses(&request.headers, &route.bypass)
-        || Directives::from_headers(&request.headers).no_store
-    {
+    state.request = Directives::from_headers(&request.headers);
+    if bypasses(&request.headers, &route.bypass) || state.request.no_store {
         state.bypassed = true;
         return;
     }
@@ -136,20 +137,18 @@ fn stored_terms(meta: &CacheMeta, route: &RouteCacheConfig) -> Option<Stored> {
 
 /// Whether the stored response found may answer this request, as Pingora's forced freshness.
 pub fn hit_filter(
-    session: &Session,
     meta: &CacheMeta,
     is_fresh: bool,
     route: &RouteCacheConfig,
     state: &mut CacheState,
 ) -> Option<ForcedFreshness> {
-    let request = Directives::from_headers(&session.req_header().headers);
     let Some(stored) = stored_terms(meta, route) else {
         // The route no longer allows what was stored (its TTLs changed): ask the origin.
         state.decision = Some(Use::Revalidate);
         return Some(ForcedFreshness::ForceExpired);
     };
     let age = meta.age();
-    let decision = serving::decide(&stored, age, &request, &route.stale);
+    let decision = serving::decide(&stored, age, &state.request, &route.stale);
     state.decision = Some(decision);
     state.stored = Some((stored, age));
     match decision {
@@ -164,9 +163,8 @@ pub fn hit_filter(
 }
 
 /// `only-if-cached` with nothing usable stored: the origin must not be asked (§5.2.1.7).
-pub fn refuses_origin(session: &Session, state: &CacheState) -> bool {
-    state.decision == Some(Use::GatewayTimeout)
-        || Directives::from_headers(&session.req_header().headers).only_if_cached
+pub fn refuses_origin(state: &CacheState) -> bool {
+    state.decision == Some(Use::GatewayTimeout) || state.request.only_if_cached
 }
 
 /// Keeps the header fields of a 304 that validates the stored response, so that storing the
@@ -268,12 +266,7 @@ pub fn variant(meta: &CacheMeta, request_headers: &HeaderMap) -> Option<HashBina
 
 /// Whether a stale response may be served: while revalidating in the background (`error` is
 /// `None`), or in place of an origin that failed.
-pub fn serve_stale(
-    session: &Session,
-    state: &CacheState,
-    route: &RouteCacheConfig,
-    error: Option<&Error>,
-) -> bool {
+pub fn serve_stale(state: &CacheState, route: &RouteCacheConfig, error: Option<&Error>) -> bool {
     let Some(error) = error else {
         return state.decision == Some(Use::StaleWhileRevalidate);
     };
@@ -284,8 +277,7 @@ pub fn serve_stale(
     let Some((stored, age)) = &state.stored else {
         return false;
     };
-    let request = Directives::from_headers(&session.req_header().headers);
-    origin_failed && serving::stale_on_error(stored, *age, &request, &route.stale)
+    origin_failed && serving::stale_on_error(stored, *age, &state.request, &route.stale)
 }
 
 /// The `X-Cache-Status` of a request on a caching route.

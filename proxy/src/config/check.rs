@@ -11,11 +11,9 @@ use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 
 use super::cache::{CacheZoneConfig, RawRouteCache};
-use super::raw::{
-    RawAdmin, RawFleet, RawListener, RawRoute, RawServer, RawStaticSite, RawTls, RawUpstream,
-};
+use super::raw::{RawAdmin, RawListener, RawRoute, RawServer, RawStaticSite, RawTls, RawUpstream};
 use super::{
-    AdminConfig, Balance, CertificateConfig, ClientAuth, ConfigProblems, FleetConfig, HashKey,
+    AdminConfig, Balance, CertificateConfig, ClientAuth, ConfigProblems, HashKey,
     HealthCheckConfig, Limits, ListenerConfig, PeerConfig, ProxyConfig, RouteConfig, RouteTarget,
     ServerConfig, StaticSiteConfig, TlsConfig, UpstreamConfig, UpstreamProtocol,
 };
@@ -59,7 +57,7 @@ impl fmt::Display for ConfigProblem {
 /// Weights are relative; a bound keeps the hashing ring small.
 const MAX_WEIGHT: u32 = 1000;
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 7] = [
     "server",
     "admin",
     "listeners",
@@ -67,7 +65,6 @@ const SECTIONS: [&str; 8] = [
     "static_sites",
     "cache_zones",
     "routes",
-    "fleet",
 ];
 
 pub fn check(text: &str, path: &Path) -> Result<ProxyConfig, ConfigProblems> {
@@ -148,7 +145,6 @@ impl Checker {
             cache_zones: &cache_zones,
         };
         let routes = self.routes(table.remove("routes"), &targets);
-        let fleet = self.fleet(table.remove("fleet"));
         ProxyConfig {
             server,
             admin,
@@ -157,7 +153,6 @@ impl Checker {
             static_sites,
             cache_zones,
             routes,
-            fleet,
         }
     }
 
@@ -298,34 +293,6 @@ impl Checker {
                 );
                 None
             }
-        }
-    }
-
-    /// The fleet every proxy of the web tier shares, through Redis.
-    fn fleet(&mut self, value: Option<toml::Value>) -> FleetConfig {
-        let raw: RawFleet = self.section("fleet", value).unwrap_or_default();
-        if let Some(url) = &raw.redis_url
-            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
-        {
-            self.problem(
-                "fleet.redis_url",
-                format!("{url:?} is not a Redis address"),
-                "write it like \"rediss://cache.internal:6379\" (rediss:// for TLS)",
-            );
-        }
-        let channel_prefix = raw
-            .channel_prefix
-            .unwrap_or_else(|| "voltfleet".to_string());
-        if channel_prefix.is_empty() || channel_prefix.contains(char::is_whitespace) {
-            self.problem(
-                "fleet.channel_prefix",
-                format!("{channel_prefix:?} is not a usable prefix"),
-                "use a word without spaces, like \"voltfleet-prod\"",
-            );
-        }
-        FleetConfig {
-            redis_url: raw.redis_url,
-            channel_prefix,
         }
     }
 

@@ -32,16 +32,6 @@ pub struct ProxyConfig {
     pub static_sites: BTreeMap<String, StaticSiteConfig>,
     pub cache_zones: BTreeMap<String, CacheZoneConfig>,
     pub routes: Vec<RouteConfig>,
-    pub fleet: FleetConfig,
-}
-
-/// What the proxies of one web tier share through Redis (cache purges).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FleetConfig {
-    /// `None` keeps every proxy on its own.
-    pub redis_url: Option<String>,
-    /// Channel and key names start with this, so that environments can share one Redis.
-    pub channel_prefix: String,
 }
 
 /// A directory of files served as the public website (as S3 + CloudFront would).

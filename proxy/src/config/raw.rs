@@ -29,13 +29,6 @@ pub struct RawAdmin {
     pub token_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawFleet {
-    pub redis_url: Option<String>,
-    pub channel_prefix: Option<String>,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawListener {

@@ -147,7 +147,7 @@ impl ZoneStore {
         };
         let body = object.body.clone();
         self.memory.put(object);
-        Ok(Box::new(MemoryHit::new(body)))
+        Ok(ZoneHit::memory(body))
     }
 }
 
@@ -186,7 +186,7 @@ impl Storage for ZoneStore {
         let object_key = object_key(key);
         if let Some(object) = self.memory.get(&object_key) {
             let meta = meta_of(&object.head)?;
-            return Ok(Some((meta, Box::new(MemoryHit::new(object.body.clone())))));
+            return Ok(Some((meta, ZoneHit::memory(object.body.clone()))));
         }
         let Some(disk) = &self.disk else {
             return Ok(None);
@@ -198,7 +198,7 @@ impl Storage for ZoneStore {
         if hit.body_len() <= self.memory_max_object_size {
             return Ok(Some((meta, self.promote(object_key, hit).await?)));
         }
-        Ok(Some((meta, Box::new(StreamedHit { hit }))))
+        Ok(Some((meta, Box::new(ZoneHit::Disk(Box::new(hit))))))
     }
 
     async fn get_miss_handler(
@@ -283,32 +283,38 @@ impl Storage for ZoneStore {
     }
 }
 
-/// A hit served from a body in memory, whole or in a range.
-struct MemoryHit {
-    body: Bytes,
-    range: std::ops::Range<usize>,
-    done: bool,
+/// A hit: a body in memory (whole or a range of it), or streamed from the disk tier.
+enum ZoneHit {
+    Memory {
+        body: Bytes,
+        range: std::ops::Range<usize>,
+        done: bool,
+    },
+    Disk(Box<DiskHit>),
 }
 
-impl MemoryHit {
-    fn new(body: Bytes) -> MemoryHit {
+impl ZoneHit {
+    fn memory(body: Bytes) -> HitHandler {
         let range = 0..body.len();
-        MemoryHit {
+        Box::new(ZoneHit::Memory {
             body,
             range,
             done: false,
-        }
+        })
     }
 }
 
 #[async_trait]
-impl HandleHit for MemoryHit {
+impl HandleHit for ZoneHit {
     async fn read_body(&mut self) -> Result<Option<Bytes>> {
-        if self.done {
-            return Ok(None);
+        match self {
+            ZoneHit::Memory { done: true, .. } => Ok(None),
+            ZoneHit::Memory { body, range, done } => {
+                *done = true;
+                Ok(Some(body.slice(range.clone())))
+            }
+            ZoneHit::Disk(hit) => hit.read_chunk().await.map_err(storage_error),
         }
-        self.done = true;
-        Ok(Some(self.body.slice(self.range.clone())))
     }
 
     async fn finish(
@@ -325,55 +331,24 @@ impl HandleHit for MemoryHit {
     }
 
     fn seek(&mut self, start: usize, end: Option<usize>) -> Result<()> {
-        let len = self.body.len();
-        if start >= len {
-            return Error::e_explain(
-                ErrorType::InternalError,
-                format!("range start {start} is past the body's {len} bytes"),
-            );
+        match self {
+            ZoneHit::Memory { body, range, done } => {
+                let len = body.len();
+                if start >= len {
+                    return Error::e_explain(
+                        ErrorType::InternalError,
+                        format!("range start {start} is past the body's {len} bytes"),
+                    );
+                }
+                *range = start..end.map_or(len, |end| end.min(len));
+                *done = false;
+                Ok(())
+            }
+            ZoneHit::Disk(hit) => {
+                let end = end.map(|end| end as u64);
+                hit.seek(start as u64, end).map_err(storage_error)
+            }
         }
-        self.range = start..end.map_or(len, |end| end.min(len));
-        self.done = false;
-        Ok(())
-    }
-
-    fn as_any(&self) -> &(dyn Any + Send + Sync) {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut (dyn Any + Send + Sync) {
-        self
-    }
-}
-
-/// A hit streamed from the disk tier in chunks.
-struct StreamedHit {
-    hit: DiskHit,
-}
-
-#[async_trait]
-impl HandleHit for StreamedHit {
-    async fn read_body(&mut self) -> Result<Option<Bytes>> {
-        self.hit.read_chunk().await.map_err(storage_error)
-    }
-
-    async fn finish(
-        self: Box<Self>,
-        _storage: &'static (dyn Storage + Sync),
-        _key: &CacheKey,
-        _trace: &SpanHandle,
-    ) -> Result<()> {
-        Ok(())
-    }
-
-    fn can_seek(&self) -> bool {
-        true
-    }
-
-    fn seek(&mut self, start: usize, end: Option<usize>) -> Result<()> {
-        let len = self.hit.body_len();
-        let end = end.map(|end| (end as u64).min(len));
-        self.hit.seek(start as u64, end).map_err(storage_error)
     }
 
     fn as_any(&self) -> &(dyn Any + Send + Sync) {
