@@ -1,6 +1,7 @@
 //! The admin listener (loopback by default): `/healthz`, `/readyz`, `/metrics` and `/status`,
-//! and `POST /cache/purge`, which needs the bearer token of `admin.token_file`. It is never
-//! exposed to the internet.
+//! and `POST /cache/purge`, which needs the bearer token of `admin.token_file` and, with
+//! `[fleet]` configured, reaches every proxy of the web tier. It is never exposed to the
+//! internet.
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use serde::Serialize;
 
 use crate::cache::purge::PurgeRule;
 use crate::cache::zones::CacheZones;
+use crate::fleet::Fleet;
 use crate::metrics::ProxyMetrics;
 use crate::proxy::Runtime;
 
@@ -25,6 +27,7 @@ pub struct AdminApp {
     metrics: ProxyMetrics,
     cache_zones: Arc<CacheZones>,
     token: Option<String>,
+    fleet: Option<Arc<Fleet>>,
 }
 
 impl AdminApp {
@@ -33,12 +36,14 @@ impl AdminApp {
         metrics: ProxyMetrics,
         cache_zones: Arc<CacheZones>,
         token: Option<String>,
+        fleet: Option<Arc<Fleet>>,
     ) -> AdminApp {
         AdminApp {
             runtime,
             metrics,
             cache_zones,
             token,
+            fleet,
         }
     }
 
@@ -100,7 +105,26 @@ impl AdminApp {
         let removed = self.cache_zones.purge_where(|url| rule.matches(url)).await;
         tracing::info!(?rule, removed, "Purged cached objects.");
         self.cache_zones.observe();
-        let body = serde_json::json!({ "removed": removed });
+        let mut body = serde_json::json!({ "removed": removed });
+        if let Some(fleet) = &self.fleet {
+            match fleet.publish_purge(&rule).await {
+                Ok(entry) => body["fleet_entry"] = entry.into(),
+                Err(err) => {
+                    tracing::error!(?rule, error = %err, "A purge did not reach the fleet.");
+                    let status = StatusCode::SERVICE_UNAVAILABLE;
+                    let body = serde_json::json!({
+                        "status": status.as_u16(),
+                        "detail": format!("removed {removed} objects from this proxy, but the other proxies were not told: {err}; send the purge again once Redis answers"),
+                        "removed": removed,
+                    });
+                    return reply(
+                        status,
+                        "application/problem+json",
+                        body.to_string().into_bytes(),
+                    );
+                }
+            }
+        }
         reply(
             StatusCode::OK,
             "application/json",

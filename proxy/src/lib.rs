@@ -11,6 +11,7 @@ pub mod access_log;
 pub mod admin;
 pub mod cache;
 pub mod config;
+pub mod fleet;
 pub mod forwarded;
 pub mod hygiene;
 pub mod limits;

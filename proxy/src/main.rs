@@ -82,8 +82,15 @@ fn stop_when_stdin_closes() {
 
 /// JSON lines on standard error unless it is a terminal; `RUST_LOG` sets the level.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Pingora's header serializer warns once that it has no zstd dictionary. Stored heads are
+    // compressed without one on purpose: a dictionary would have to stay the same for as long
+    // as any disk zone holds an object written with it.
+    let asked_for_it = std::env::var("RUST_LOG").is_ok_and(|value| value.contains("pingora_cache"));
+    if !asked_for_it && let Ok(quiet) = "pingora_cache::meta=error".parse() {
+        filter = filter.add_directive(quiet);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -18,6 +18,7 @@ use crate::admin::AdminApp;
 use crate::cache::metrics::CacheMetrics;
 use crate::cache::zones::CacheZones;
 use crate::config::{ListenerConfig, ProxyConfig};
+use crate::fleet::{Fleet, PurgeFollower};
 use crate::listener::{EdgeApp, server_tls_config};
 use crate::metrics::ProxyMetrics;
 use crate::proxy::{EdgeProxy, Runtime, Shared};
@@ -48,6 +49,12 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
     let cache_zones = Arc::new(
         CacheZones::open(&config.cache_zones, &cache_metrics).context("opening the cache zones")?,
     );
+    let fleet = match &config.fleet {
+        Some(fleet) => Some(Arc::new(
+            Fleet::new(fleet, metrics.registry()).context("setting up the fleet's Redis")?,
+        )),
+        None => None,
+    };
     let runtime = Runtime::new(&config, &metrics, &listener_names);
     let runtime = Arc::new(ArcSwap::from_pointee(runtime));
     let shared = Shared {
@@ -90,10 +97,18 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
             metrics.clone(),
             cache_zones.clone(),
             config.admin.token.clone(),
+            fleet.clone(),
         ),
     );
     admin.add_tcp(&config.admin.listen.to_string());
     server.add_service(admin);
+
+    if let Some(fleet) = fleet {
+        server.add_service(background_service(
+            "fleet purge log",
+            PurgeFollower::new(fleet, cache_zones.clone()),
+        ));
+    }
 
     server.add_service(background_service(
         "health checks and reload",
@@ -226,6 +241,17 @@ impl Supervisor {
                         "The new configuration changes cache zones, which only a restart or --upgrade can do; keeping the running configuration."
                     );
                     return false;
+                }
+                let fleet_changed = self
+                    .current
+                    .lock()
+                    .map(|current| current.fleet != config.fleet)
+                    .unwrap_or(false);
+                if fleet_changed {
+                    tracing::warn!(
+                        path = %self.config_path.display(),
+                        "The new configuration changes [fleet]; the running link to Redis is kept until a restart or --upgrade."
+                    );
                 }
                 if listener_addresses(&config.listeners) != listener_addresses(&self.listeners) {
                     tracing::warn!(

@@ -3,7 +3,8 @@
 //! the requests that reached it per path.
 //!
 //! Query parameters: `cc` (Cache-Control), `etag`, `vary`, `expires`, `cookie` (Set-Cookie),
-//! `status`, `ms` (delay before answering), `kb` (body size in KiB). A request whose
+//! `status`, `ms` (delay before answering), `kb` (body size in KiB), `drip_ms` (send the body
+//! in 64 KiB pieces this far apart, for fills that take a while). A request whose
 //! `If-None-Match` matches `etag` gets a 304.
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -105,5 +107,27 @@ async fn answer(
     if let Some(kb) = query.get("kb").and_then(|kb| kb.parse::<usize>().ok()) {
         body.resize(kb * 1024, b'.');
     }
-    (status, response_headers, body).into_response()
+    match query.get("drip_ms").and_then(|ms| ms.parse().ok()) {
+        Some(pause) => (
+            status,
+            response_headers,
+            drip(body, Duration::from_millis(pause)),
+        )
+            .into_response(),
+        None => (status, response_headers, body).into_response(),
+    }
+}
+
+/// The body in 64 KiB pieces, `pause` apart (chunked: its length is known only at its end).
+fn drip(body: Vec<u8>, pause: Duration) -> Body {
+    let pieces: Vec<axum::body::Bytes> = body
+        .chunks(64 * 1024)
+        .map(axum::body::Bytes::copy_from_slice)
+        .collect();
+    let stream = futures_util::stream::unfold(pieces.into_iter(), move |mut pieces| async move {
+        let piece = pieces.next()?;
+        tokio::time::sleep(pause).await;
+        Some((Ok::<_, std::io::Error>(piece), pieces))
+    });
+    Body::from_stream(stream)
 }

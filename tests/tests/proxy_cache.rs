@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use reqwest::StatusCode;
 use voltfleet_e2e::origin::CacheOrigin;
 use voltfleet_e2e::proxy::ProxyProcess;
@@ -18,6 +19,15 @@ fn template(
     let path = zone_path
         .map(|path| format!("path = \"{}\"\nmax_size = \"64m\"\n", path.display()))
         .unwrap_or_default();
+    zone_template(
+        origin,
+        &format!("{path}memory_size = \"16m\"\nmemory_max_object_size = \"256k\""),
+        route_extra,
+    )
+}
+
+/// Like [`template`], with the zone's settings as given.
+fn zone_template(origin: &CacheOrigin, zone: &str, route_extra: &str) -> String {
     format!(
         r#"
 [[listeners]]
@@ -28,8 +38,7 @@ peers = [{{ address = "{origin}" }}]
 tries = 1
 
 [cache_zones.web]
-{path}memory_size = "16m"
-memory_max_object_size = "256k"
+{zone}
 
 [[routes]]
 path = "/"
@@ -402,6 +411,145 @@ async fn the_disk_tier_survives_a_restart() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn an_object_cut_short_by_a_kill_is_never_served() -> anyhow::Result<()> {
+    let origin = CacheOrigin::start().await?;
+    let zone = tempfile::tempdir()?;
+    let template = template(&origin, Some(zone.path()), "");
+    let client = reqwest::Client::new();
+    // 2 MiB in 32 pieces 50 ms apart: the fill takes over a second and a half.
+    let slow = "/slow?cc=max-age%3D600&kb=2048&drip_ms=50";
+    let proxy = start(&template).await?;
+    let mut response = client
+        .get(proxy.url(slow))
+        .header("host", "www.example.test")
+        .send()
+        .await?;
+    assert_eq!(response.headers()["x-cache-status"], "MISS");
+    let mut received = 0;
+    while received < 256 * 1024 {
+        let chunk = response.chunk().await?.context("the body ended early")?;
+        received += chunk.len();
+    }
+    // The disk tier has part of the body by now; nothing gets to finish it.
+    proxy.stop_with("KILL").await?;
+    drop(response);
+    let leftovers = files_under(&zone.path().join("tmp"));
+    assert!(leftovers > 0, "the fill was under way in tmp/");
+    assert_eq!(files_under(&zone.path().join("objects")), 0);
+
+    let restarted = start(&template).await?;
+    assert_eq!(
+        files_under(&zone.path().join("tmp")),
+        0,
+        "leftovers are removed at start"
+    );
+    let again = get(&client, &restarted.url(slow), SITE).await;
+    assert_eq!(again.cache, "MISS", "a partial object must not be served");
+    assert_eq!(again.body.len(), 2048 * 1024);
+    assert_eq!(get(&client, &restarted.url(slow), SITE).await.cache, "HIT");
+    assert_eq!(origin.requests("/slow"), 2);
+    Ok(())
+}
+
+/// Regular files under `dir`, at any depth.
+fn files_under(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => files_under(&entry.path()),
+            Ok(kind) if kind.is_file() => 1,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Bytes of the regular files under `dir`, at any depth.
+fn bytes_under(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => bytes_under(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn each_tier_stays_within_its_size_bound() -> anyhow::Result<()> {
+    let origin = CacheOrigin::start().await?;
+    let zone = tempfile::tempdir()?;
+    let settings = format!(
+        "path = \"{}\"\nmax_size = \"1m\"\nmemory_size = \"256k\"\nmemory_max_object_size = \"64k\"",
+        zone.path().display()
+    );
+    let proxy = start(&zone_template(&origin, &settings, "")).await?;
+    let client = reqwest::Client::new();
+    // Ten objects of 200 KiB: twice what the disk tier may hold; each also too big for memory.
+    let object = |n: usize| format!("/big-{n}?cc=max-age%3D600&kb=200");
+    for n in 0..10 {
+        assert_eq!(
+            get(&client, &proxy.url(&object(n)), SITE).await.cache,
+            "MISS"
+        );
+    }
+    // Twenty of 32 KiB for the memory tier: 640 KiB against its 256 KiB.
+    let small = |n: usize| format!("/small-{n}?cc=max-age%3D600&kb=32");
+    for n in 0..20 {
+        get(&client, &proxy.url(&small(n)), SITE).await;
+    }
+    let stored = bytes_under(&zone.path().join("objects"));
+    assert!(
+        stored <= 1 << 20,
+        "{stored} bytes on disk, over the 1 MiB bound"
+    );
+    assert!(
+        stored >= 600 * 1024,
+        "only {stored} bytes on disk: evicted too much"
+    );
+    let disk_bytes = metric(
+        &client,
+        &proxy,
+        r#"voltfleet_proxy_cache_bytes{tier="disk",zone="web"}"#,
+    )
+    .await
+    .context("the disk tier's size is published")?;
+    assert!(disk_bytes <= f64::from(1 << 20), "{disk_bytes}");
+    let memory_bytes = metric(
+        &client,
+        &proxy,
+        r#"voltfleet_proxy_cache_bytes{tier="memory",zone="web"}"#,
+    )
+    .await
+    .context("the memory tier's size is published")?;
+    assert!(memory_bytes <= f64::from(256 << 10), "{memory_bytes}");
+    let evicted = metric(
+        &client,
+        &proxy,
+        r#"voltfleet_proxy_cache_evictions_total{tier="disk",zone="web"}"#,
+    )
+    .await
+    .unwrap_or(0.0);
+    assert!(evicted >= 5.0, "{evicted} disk evictions");
+    // The least recently used went first: the newest object is still there, the oldest not.
+    assert_eq!(
+        get(&client, &proxy.url(&object(9)), SITE).await.cache,
+        "HIT"
+    );
+    assert_eq!(
+        get(&client, &proxy.url(&object(0)), SITE).await.cache,
+        "MISS"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_configuration_with_bad_cache_settings_is_refused_with_reasons() -> anyhow::Result<()> {
     let finished = ProxyProcess::check(
         r#"
@@ -440,5 +588,206 @@ valid = { "999" = "1m" }
             finished.stderr
         );
     }
+    Ok(())
+}
+
+/// The fleet's Redis: the test server, with a key prefix of this test's own.
+struct FleetRedis {
+    url: String,
+    prefix: String,
+}
+
+impl FleetRedis {
+    fn new() -> FleetRedis {
+        FleetRedis {
+            url: std::env::var("VOLTFLEET_TEST_REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string()),
+            prefix: format!("voltfleet-test:{}:", unique_suffix()),
+        }
+    }
+
+    fn section(&self) -> String {
+        format!(
+            "\n[fleet]\nredis_url = \"{}\"\nkey_prefix = \"{}\"\nmax_reconnect_delay = \"1s\"\n",
+            self.url, self.prefix
+        )
+    }
+
+    async fn remove_keys(&self) -> anyhow::Result<()> {
+        let client = redis::Client::open(self.url.as_str())?;
+        let mut connection = client.get_multiplexed_async_connection().await?;
+        redis::cmd("DEL")
+            .arg(format!("{}purges", self.prefix))
+            .query_async::<()>(&mut connection)
+            .await?;
+        Ok(())
+    }
+}
+
+fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or_default();
+    format!("{}-{nanos}", std::process::id())
+}
+
+/// One series' value from the admin listener's `/metrics`.
+async fn metric(client: &reqwest::Client, proxy: &ProxyProcess, series: &str) -> Option<f64> {
+    let text = client
+        .get(proxy.admin_url("/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+}
+
+/// Waits (bounded) until `series` reaches `value`.
+async fn wait_for_metric(
+    client: &reqwest::Client,
+    proxy: &ProxyProcess,
+    series: &str,
+    value: f64,
+) -> anyhow::Result<()> {
+    for _ in 0..100 {
+        if metric(client, proxy, series).await == Some(value) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!(
+        "{series} never reached {value}; stderr:\n{}",
+        proxy.stderr()
+    )
+}
+
+async fn purge(
+    client: &reqwest::Client,
+    proxy: &ProxyProcess,
+    body: serde_json::Value,
+) -> anyhow::Result<reqwest::Response> {
+    Ok(client
+        .post(proxy.admin_url("/cache/purge"))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await?)
+}
+
+const SITE: &[(&str, &str)] = &[("host", "www.example.test")];
+const FLEET_UP: &str = "voltfleet_proxy_fleet_up";
+const APPLIED: &str = r#"voltfleet_proxy_fleet_purges_total{outcome="applied"}"#;
+
+#[tokio::test]
+async fn a_purge_on_one_proxy_reaches_every_proxy_of_the_fleet() -> anyhow::Result<()> {
+    let origin = CacheOrigin::start().await?;
+    let redis = FleetRedis::new();
+    let template = template(&origin, None, "") + &redis.section();
+    let (first, second) = (start(&template).await?, start(&template).await?);
+    let client = reqwest::Client::new();
+    for proxy in [&first, &second] {
+        wait_for_metric(&client, proxy, FLEET_UP, 1.0).await?;
+    }
+    let page = "/fleet-page?cc=max-age%3D600";
+    let other = "/fleet-other?cc=max-age%3D600";
+    for proxy in [&first, &second] {
+        get(&client, &proxy.url(page), SITE).await;
+        get(&client, &proxy.url(other), SITE).await;
+        assert_eq!(get(&client, &proxy.url(page), SITE).await.cache, "HIT");
+    }
+
+    let answer = purge(
+        &client,
+        &first,
+        serde_json::json!({ "url": format!("http://www.example.test{page}") }),
+    )
+    .await?;
+    assert_eq!(answer.status(), StatusCode::OK);
+    let answer: serde_json::Value = answer.json().await?;
+    assert_eq!(answer["removed"], 1);
+    assert!(answer["fleet_entry"].is_string(), "{answer}");
+
+    wait_for_metric(&client, &second, APPLIED, 1.0).await?;
+    assert_eq!(get(&client, &second.url(page), SITE).await.cache, "MISS");
+    assert_eq!(get(&client, &first.url(page), SITE).await.cache, "MISS");
+    // Only what was purged: the other page is still stored on both.
+    assert_eq!(get(&client, &second.url(other), SITE).await.cache, "HIT");
+    assert_eq!(get(&client, &first.url(other), SITE).await.cache, "HIT");
+    assert_eq!(origin.requests("/fleet-page"), 4);
+    // The proxy that published applied it itself, not a second time from the log.
+    assert_eq!(metric(&client, &first, APPLIED).await, Some(0.0));
+    redis.remove_keys().await
+}
+
+#[tokio::test]
+async fn a_proxy_that_was_away_catches_up_on_the_purges_it_missed() -> anyhow::Result<()> {
+    let origin = CacheOrigin::start().await?;
+    let redis = FleetRedis::new();
+    let zone = tempfile::tempdir()?;
+    let memory_only = template(&origin, None, "") + &redis.section();
+    let with_disk = template(&origin, Some(zone.path()), "") + &redis.section();
+    let client = reqwest::Client::new();
+    let publisher = start(&memory_only).await?;
+    let away = start(&with_disk).await?;
+    wait_for_metric(&client, &away, FLEET_UP, 1.0).await?;
+    let kept = "/assets/kept.js?cc=max-age%3D600";
+    let purged = "/news/today?cc=max-age%3D600";
+    get(&client, &away.url(kept), SITE).await;
+    get(&client, &away.url(purged), SITE).await;
+    away.stop_with("TERM").await?;
+
+    let answer = purge(
+        &client,
+        &publisher,
+        serde_json::json!({ "prefix": "http://www.example.test/news/" }),
+    )
+    .await?;
+    assert_eq!(answer.status(), StatusCode::OK);
+
+    let back = start(&with_disk).await?;
+    wait_for_metric(&client, &back, APPLIED, 1.0).await?;
+    assert_eq!(get(&client, &back.url(purged), SITE).await.cache, "MISS");
+    assert_eq!(get(&client, &back.url(kept), SITE).await.cache, "HIT");
+    redis.remove_keys().await
+}
+
+#[tokio::test]
+async fn a_purge_says_so_when_the_fleet_could_not_be_told() -> anyhow::Result<()> {
+    let origin = CacheOrigin::start().await?;
+    // Nothing listens there: the fleet's Redis is down.
+    let unreachable = voltfleet_e2e::free_port()?;
+    let template = template(&origin, None, "")
+        + &format!(
+            "\n[fleet]\nredis_url = \"redis://127.0.0.1:{unreachable}\"\nconnect_timeout = \"200ms\"\nresponse_timeout = \"200ms\"\n"
+        );
+    let proxy = start(&template).await?;
+    let client = reqwest::Client::new();
+    let page = "/lonely?cc=max-age%3D600";
+    get(&client, &proxy.url(page), SITE).await;
+    assert_eq!(get(&client, &proxy.url(page), SITE).await.cache, "HIT");
+
+    let answer = purge(
+        &client,
+        &proxy,
+        serde_json::json!({ "url": format!("http://www.example.test{page}") }),
+    )
+    .await?;
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = answer.json().await?;
+    assert_eq!(problem["removed"], 1);
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("other proxies were not told"), "{detail}");
+    assert!(
+        detail.contains(&format!("127.0.0.1:{unreachable}")),
+        "{detail}"
+    );
+    // This proxy purged all the same, and serves on.
+    assert_eq!(get(&client, &proxy.url(page), SITE).await.cache, "MISS");
+    assert_eq!(metric(&client, &proxy, FLEET_UP).await, Some(0.0));
     Ok(())
 }

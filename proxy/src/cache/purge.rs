@@ -47,6 +47,26 @@ impl PurgeRule {
         }
     }
 
+    /// The rule as it travels in the fleet's purge log: a kind (`url`, `prefix`) and a URL.
+    pub fn to_fields(&self) -> (&'static str, &str) {
+        match self {
+            PurgeRule::Url(url) => ("url", url),
+            PurgeRule::Prefix(prefix) => ("prefix", prefix),
+        }
+    }
+
+    /// Reads what [`PurgeRule::to_fields`] wrote, checking it again: the log is shared, and a
+    /// malformed entry must be skipped, not obeyed.
+    pub fn from_fields(kind: &str, url: &str) -> Result<PurgeRule, PurgeError> {
+        match kind {
+            "url" => Ok(PurgeRule::Url(normalise(url)?)),
+            "prefix" => Ok(PurgeRule::Prefix(normalise(url)?)),
+            other => Err(PurgeError::Body(format!(
+                "{other:?} is not a kind of purge (url, prefix)"
+            ))),
+        }
+    }
+
     pub fn matches(&self, url: &str) -> bool {
         match self {
             PurgeRule::Url(exact) => url == exact,
@@ -98,6 +118,20 @@ mod tests {
             .expect("a valid prefix purge");
         assert!(rule.matches("https://example.com/assets/app.js"));
         assert!(!rule.matches("https://example.com/api/v1"));
+    }
+
+    #[test]
+    fn rules_survive_the_fleet_log() {
+        for rule in [
+            PurgeRule::from_json(br#"{"url": "https://example.com/a?b=1&a=2"}"#),
+            PurgeRule::from_json(br#"{"prefix": "http://example.com/assets/"}"#),
+        ] {
+            let rule = rule.expect("a valid purge");
+            let (kind, url) = rule.to_fields();
+            assert_eq!(PurgeRule::from_fields(kind, url), Ok(rule.clone()));
+        }
+        assert!(PurgeRule::from_fields("everything", "https://example.com/").is_err());
+        assert!(PurgeRule::from_fields("url", "/relative").is_err());
     }
 
     #[test]

@@ -57,7 +57,7 @@ impl fmt::Display for ConfigProblem {
 /// Weights are relative; a bound keeps the hashing ring small.
 const MAX_WEIGHT: u32 = 1000;
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "server",
     "admin",
     "listeners",
@@ -65,6 +65,7 @@ const SECTIONS: [&str; 7] = [
     "static_sites",
     "cache_zones",
     "routes",
+    "fleet",
 ];
 
 pub fn check(text: &str, path: &Path) -> Result<ProxyConfig, ConfigProblems> {
@@ -145,6 +146,7 @@ impl Checker {
             cache_zones: &cache_zones,
         };
         let routes = self.routes(table.remove("routes"), &targets);
+        let fleet = self.fleet(table.remove("fleet"));
         ProxyConfig {
             server,
             admin,
@@ -153,6 +155,7 @@ impl Checker {
             static_sites,
             cache_zones,
             routes,
+            fleet,
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod cache;
 mod check;
+mod fleet;
 mod raw;
 mod resolve;
 
@@ -20,6 +21,7 @@ use ipnet::IpNet;
 
 pub use cache::{Bypass, CacheZoneConfig, RouteCacheConfig};
 pub use check::ConfigProblem;
+pub use fleet::{FleetConfig, redacted_url};
 pub use resolve::refresh_addresses;
 
 /// Everything the proxy runs with.
@@ -32,6 +34,8 @@ pub struct ProxyConfig {
     pub static_sites: BTreeMap<String, StaticSiteConfig>,
     pub cache_zones: BTreeMap<String, CacheZoneConfig>,
     pub routes: Vec<RouteConfig>,
+    /// The Redis shared with the other proxies of the web tier, when there is one.
+    pub fleet: Option<FleetConfig>,
 }
 
 /// A directory of files served as the public website (as S3 + CloudFront would).
