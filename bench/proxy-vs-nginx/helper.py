@@ -2,7 +2,8 @@
 """Helpers for bench/proxy-vs-nginx/run: free ports, readiness probes, parsing of wrk and
 h2load output, and the side-by-side report (tables on stdout, JSON in results/latest.json).
 
-Standard library only. Subcommands:
+Standard library only; what it shares with bench/cache-vs-nginx is in bench/lib/benchlib.py.
+Subcommands:
 
   ports N                      print N free TCP ports on 127.0.0.1
   probe URL [--h2] [--bytes N] [--pid PID]
@@ -14,124 +15,17 @@ Standard library only. Subcommands:
 """
 
 import datetime
-import http.client
 import json
-import math
 import os
 import re
-import socket
-import ssl
 import sys
-import time
 
-
-def fail(message):
-    print(f"helper.py: {message}", file=sys.stderr)
-    sys.exit(1)
-
-
-# ---------------------------------------------------------------------------- ports and probes
-
-
-def cmd_ports(count):
-    sockets = []
-    for _ in range(int(count)):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        sockets.append(sock)
-    print(" ".join(str(s.getsockname()[1]) for s in sockets))
-    for sock in sockets:
-        sock.close()
-
-
-def cmd_probe(args):
-    url = args[0]
-    want_h2 = "--h2" in args
-    want_bytes = None
-    if "--bytes" in args:
-        want_bytes = int(args[args.index("--bytes") + 1])
-    timeout = 10.0
-    if "--timeout" in args:
-        timeout = float(args[args.index("--timeout") + 1])
-    match = re.match(r"(https?)://([^/:]+):(\d+)(/.*)", url)
-    if not match:
-        fail(f"cannot parse URL {url}")
-    scheme, host, port, path = match.group(1), match.group(2), int(match.group(3)), match.group(4)
-    pid = None
-    if "--pid" in args:
-        pid = int(args[args.index("--pid") + 1])
-    deadline = time.monotonic() + timeout
-    last = "no attempt"
-    while time.monotonic() < deadline:
-        if pid is not None and not os.path.exists(f"/proc/{pid}"):
-            tried = "" if last == "no attempt" else f" (last: {last})"
-            fail(f"the process (pid {pid}) exited before it answered {url}{tried}")
-        try:
-            if want_h2:
-                # Only the ALPN negotiation is checked; h2load exercises the protocol itself.
-                context = ssl.create_default_context()
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-                context.set_alpn_protocols(["h2", "http/1.1"])
-                with socket.create_connection((host, port), timeout=2) as raw:
-                    with context.wrap_socket(raw, server_hostname="localhost") as tls:
-                        chosen = tls.selected_alpn_protocol()
-                if chosen != "h2":
-                    fail(f"{url}: TLS ALPN chose {chosen!r}, not 'h2'")
-                return
-            if scheme == "https":
-                context = ssl.create_default_context()
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-                conn = http.client.HTTPSConnection(host, port, timeout=2, context=context)
-            else:
-                conn = http.client.HTTPConnection(host, port, timeout=2)
-            conn.request("GET", path, headers={"Host": "localhost"})
-            response = conn.getresponse()
-            body = response.read()
-            conn.close()
-            if response.status != 200:
-                last = f"status {response.status}, body {body[:200]!r}"
-            elif want_bytes is not None and len(body) != want_bytes:
-                last = f"body of {len(body)} bytes, expected {want_bytes}"
-            else:
-                return
-        except (OSError, http.client.HTTPException) as err:
-            last = f"{type(err).__name__}: {err}"
-        time.sleep(0.1)
-    fail(f"{url} did not answer correctly within {timeout:.0f}s (last: {last})")
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from benchlib import clean, dispatch, fail, fmt, percentile, ratio  # noqa: E402
 
 
 # ---------------------------------------------------------------------------- tool output parsing
-
-
-def cmd_wrk_result(path):
-    text = open(path, encoding="utf-8", errors="replace").read()
-    line = next((l for l in text.splitlines() if l.startswith("WRKJSON ")), None)
-    if line is None:
-        fail(f"no result line from report.lua in wrk's output {path}:\n{text[-2000:]}")
-    raw = json.loads(line[len("WRKJSON "):])
-    duration_s = raw["duration_us"] / 1e6
-    errors = raw["errors"]
-    result = {
-        "requests": raw["requests"],
-        "duration_s": duration_s,
-        "rps": raw["requests"] / duration_s if duration_s else 0.0,
-        "p50_ms": raw["p50_us"] / 1000.0,
-        "p99_ms": raw["p99_us"] / 1000.0,
-        "bytes": raw["bytes"],
-        "socket_errors": errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
-        "non_2xx": errors["status"],
-        "error_detail": errors,
-    }
-    print(json.dumps(result))
-
-
-def percentile(sorted_values, fraction):
-    if not sorted_values:
-        return float("nan")
-    index = max(0, math.ceil(fraction * len(sorted_values)) - 1)
-    return sorted_values[index]
 
 
 def cmd_h2load_result(path, log_path):
@@ -189,22 +83,6 @@ ROWS = [
 P99_TOLERANCE = 1.05  # p99 counts as "no worse" within 5 % (run-to-run noise on a shared box)
 
 
-def ratio(v, n):
-    if v is None or n is None:
-        return None
-    if isinstance(v, float) and math.isnan(v) or isinstance(n, float) and math.isnan(n):
-        return None
-    if n == 0:
-        return None if v else 1.0
-    return v / n
-
-
-def fmt(template, value):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return template.format(value)
-
-
 def goal(scenario):
     n, v = scenario["nginx"], scenario["voltfleet"]
     if "failure" in n or "failure" in v:
@@ -254,17 +132,6 @@ def print_table(scenario):
     g = scenario["goal"]
     print(f"    goal {'MET' if g['met'] else 'NOT MET'}: {g['reason']}")
     print()
-
-
-def clean(value):
-    """NaN and infinities become null, so the file is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clean(v) for v in value]
-    return value
 
 
 def cmd_report(runs_path, meta_path, out_path):
@@ -318,22 +185,10 @@ def cmd_report(runs_path, meta_path, out_path):
 
 
 def main():
-    args = sys.argv[1:]
-    if not args:
-        fail(__doc__)
-    command, rest = args[0], args[1:]
-    if command == "ports":
-        cmd_ports(rest[0])
-    elif command == "probe":
-        cmd_probe(rest)
-    elif command == "wrk-result":
-        cmd_wrk_result(rest[0])
-    elif command == "h2load-result":
-        cmd_h2load_result(rest[0], rest[1])
-    elif command == "report":
-        cmd_report(rest[0], rest[1], rest[2])
-    else:
-        fail(f"unknown command {command}\n{__doc__}")
+    dispatch({
+        "h2load-result": lambda rest: cmd_h2load_result(rest[0], rest[1]),
+        "report": lambda rest: cmd_report(rest[0], rest[1], rest[2]),
+    }, __doc__)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 -- wrk script: at the end, one machine-readable line (prefixed WRKJSON) with the totals and the
--- latency percentiles in microseconds. bench/proxy-vs-nginx/helper.py reads it.
+-- latency percentiles in microseconds; bench/lib/benchlib.py reads it. Scripts with a request
+-- function of their own are concatenated with this one (wrk takes a single script).
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
