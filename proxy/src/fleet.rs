@@ -152,10 +152,6 @@ impl Fleet {
         self.metrics.purges.with_label_values(&["published"]).inc();
         Ok(id)
     }
-
-    pub fn describe(&self) -> &str {
-        &self.target
-    }
 }
 
 /// The background service that applies the fleet's purges to this proxy's zones.
@@ -217,12 +213,12 @@ impl PurgeFollower {
                 newest
             }
         };
+        let mut from = start;
         *position = Some(start);
         fleet.metrics.up.set(1);
         *delay = FIRST_RECONNECT_DELAY;
         tracing::info!(redis = %fleet.target, from = %start, "Following the fleet's purge log.");
         loop {
-            let from = position.unwrap_or(start);
             let reply: Option<StreamReadReply> = redis::cmd("XREAD")
                 .arg("COUNT")
                 .arg(READ_BATCH)
@@ -247,6 +243,7 @@ impl PurgeFollower {
                 last = Some(id);
             }
             if let Some(id) = last {
+                from = id;
                 *position = Some(id);
                 self.positions.store(id);
                 self.zones.observe();
