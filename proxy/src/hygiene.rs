@@ -1,8 +1,10 @@
-//! Requests whose framing two HTTP parsers could read differently — the shapes of request
-//! smuggling — are refused before anything reaches an upstream (RFC 9112 §6.1, §6.3).
+//! Message hygiene at the proxy's two edges: requests whose framing two HTTP parsers could
+//! read differently — the shapes of request smuggling — are refused before anything reaches an
+//! upstream (RFC 9112 §6.1, §6.3), and an upstream's connection-specific fields never travel on
+//! to the client or into the cache (RFC 9110 §7.6.1).
 
-use http::HeaderMap;
-use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderMap, HeaderName, StatusCode};
 
 /// Why a request's framing is ambiguous, or `None` when it is sound. `raw_header` is the
 /// HTTP/1 header block as received: the parser drops Content-Length when Transfer-Encoding is
@@ -61,9 +63,87 @@ fn has_length_and_encoding(raw: &[u8]) -> bool {
     length && encoding
 }
 
+/// Whether `name` describes one connection rather than the message: the fields RFC 9110
+/// §7.6.1 lists and the legacy ones still seen in the wild.
+pub fn is_hop_by_hop(name: &HeaderName) -> bool {
+    *name == CONNECTION
+        || *name == TE
+        || *name == TRAILER
+        || *name == TRANSFER_ENCODING
+        || *name == UPGRADE
+        || matches!(name.as_str(), "keep-alive" | "proxy-connection")
+}
+
+/// The fields `Connection` nominates, in every `Connection` line; `close` is an option of the
+/// connection, not a field.
+pub fn connection_nominated(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|text| text.split(','))
+        .filter_map(|name| name.trim().parse::<HeaderName>().ok())
+        .filter(|name| name.as_str() != "close")
+        .collect()
+}
+
+/// The upstream response's fields that must not be forwarded: the hop-by-hop ones and those
+/// its `Connection` nominates. The framing fields stay (the HTTP/1 writer frames the body by
+/// them and puts its own `Connection` in), and so does a `101`'s handshake, which the client
+/// needs to see.
+pub fn hop_by_hop_response_fields(status: StatusCode, headers: &HeaderMap) -> Vec<HeaderName> {
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        return Vec::new();
+    }
+    let keeps_framing = |name: &HeaderName| *name == TRANSFER_ENCODING || *name == CONTENT_LENGTH;
+    let mut fields: Vec<HeaderName> = connection_nominated(headers)
+        .into_iter()
+        .chain(headers.keys().filter(|name| is_hop_by_hop(name)).cloned())
+        .filter(|name| !keeps_framing(name))
+        .collect();
+    fields.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    fields.dedup();
+    fields
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_specific_response_fields_are_named_for_removal() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("connection", "close, X-Session-Hint"),
+            ("connection", "keep-alive"),
+            ("keep-alive", "timeout=5"),
+            ("x-session-hint", "abc"),
+            ("trailer", "x-checksum"),
+            ("upgrade", "h2c"),
+            ("transfer-encoding", "chunked"),
+            ("cache-control", "max-age=60"),
+        ] {
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes()).expect("valid name"),
+                value.parse().expect("valid value"),
+            );
+        }
+        let names: Vec<String> = hop_by_hop_response_fields(StatusCode::OK, &headers)
+            .iter()
+            .map(|name| name.as_str().to_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "connection",
+                "keep-alive",
+                "trailer",
+                "upgrade",
+                "x-session-hint"
+            ]
+        );
+        assert!(hop_by_hop_response_fields(StatusCode::SWITCHING_PROTOCOLS, &headers).is_empty());
+    }
 
     fn check(headers: &[(&str, &str)], expected: Option<&str>) {
         let mut map = HeaderMap::new();

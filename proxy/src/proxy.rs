@@ -657,13 +657,17 @@ impl ProxyHttp for EdgeProxy {
         Self::route_cache(ctx).is_some_and(|cache| phases::serve_stale(&ctx.cache, cache, error))
     }
 
-    /// Keeps a validating 304's fields for the cache (before Pingora merges some of them).
+    /// Drops the upstream's connection-specific fields, and keeps a validating 304's fields for
+    /// the cache (before Pingora merges some of them).
     async fn upstream_response_filter(
         &self,
         session: &mut Session,
         response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        for name in hygiene::hop_by_hop_response_fields(response.status, &response.headers) {
+            response.remove_header(&name);
+        }
         if Self::route_cache(ctx).is_some() {
             phases::note_upstream_response(session, response, &mut ctx.cache);
         }

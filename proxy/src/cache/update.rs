@@ -1,24 +1,17 @@
 //! What changes stored responses besides storing new ones: a 304 that freshens one (RFC 9111
 //! §3.2, §4.3.4), and an unsafe request that invalidates the URLs it may have changed (§4.4).
 
-use http::header::{
-    CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_LOCATION, CONTENT_RANGE, LOCATION, TE,
-    TRAILER, TRANSFER_ENCODING, UPGRADE,
-};
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_LOCATION, CONTENT_RANGE, LOCATION};
 use http::{HeaderMap, HeaderName, Method, StatusCode};
+
+use crate::hygiene::{connection_nominated, is_hop_by_hop};
 
 /// Replaces the stored header fields with those of a 304 (or a HEAD answer) that validated
 /// the stored response. Left alone: hop-by-hop fields (and those `Connection` names), the
 /// framing and coding of the stored body (`Content-Length`, `Content-Encoding`,
 /// `Content-Range`), and `strip` (fields never kept with the response).
 pub fn freshen(stored: &mut HeaderMap, validated_by: &HeaderMap, strip: &[HeaderName]) {
-    let named_by_connection: Vec<HeaderName> = validated_by
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|text| text.split(','))
-        .filter_map(|name| name.trim().parse().ok())
-        .collect();
+    let named_by_connection = connection_nominated(validated_by);
     let kept = |name: &HeaderName| {
         !(is_hop_by_hop(name)
             || *name == CONTENT_LENGTH
@@ -33,15 +26,6 @@ pub fn freshen(stored: &mut HeaderMap, validated_by: &HeaderMap, strip: &[Header
             stored.append(name.clone(), value.clone());
         }
     }
-}
-
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    *name == CONNECTION
-        || *name == TE
-        || *name == TRAILER
-        || *name == TRANSFER_ENCODING
-        || *name == UPGRADE
-        || matches!(name.as_str(), "keep-alive" | "proxy-connection")
 }
 
 /// The paths (with queries) on the request's own origin that a response to an unsafe request
