@@ -46,9 +46,10 @@ impl Received {
     }
 }
 
-/// The `Age` header in seconds: a non-negative integer, else ignored (§5.1).
+/// The `Age` header in seconds: a non-negative integer, else ignored. A list, or the field
+/// repeated, counts by its first member (§5.1).
 fn age_header(headers: &HeaderMap) -> Option<Duration> {
-    let text = headers.get(AGE)?.to_str().ok()?.trim();
+    let text = headers.get(AGE)?.to_str().ok()?.split(',').next()?.trim();
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -89,6 +90,16 @@ mod tests {
         let received = Received::new(&headers(Some(at(200)), Some("50")), at(98), at(100));
         assert_eq!(received.initial_age, Duration::from_secs(52));
         assert_eq!(received.age_at(at(160)), Duration::from_secs(112));
+    }
+
+    #[test]
+    fn a_listed_age_counts_by_its_first_member() {
+        let received = Received::new(&headers(None, Some("40, 10")), at(100), at(100));
+        assert_eq!(received.initial_age, Duration::from_secs(40));
+        let mut repeated = headers(None, Some("7"));
+        repeated.append(AGE, HeaderValue::from_static("90"));
+        let received = Received::new(&repeated, at(100), at(100));
+        assert_eq!(received.initial_age, Duration::from_secs(7));
     }
 
     #[test]
