@@ -2,8 +2,9 @@
 //! asks for, so each test states the origin's behaviour in its URLs, and the origin counts
 //! the requests that reached it per path.
 //!
-//! Query parameters: `cc` (Cache-Control), `etag`, `vary`, `expires`, `cookie` (Set-Cookie),
-//! `status`, `ms` (delay before answering), `kb` (body size in KiB), `drip_ms` (send the body
+//! Query parameters: `cc` (Cache-Control), `cdn_cc` (CDN-Cache-Control), `etag`, `vary`,
+//! `expires`, `cookie` (Set-Cookie), `hop` (a field `X-Hop` that `Connection` names, with
+//! `Keep-Alive` and `Trailer` beside it: what must not travel past the proxy), `status`, `ms` (delay before answering), `kb` (body size in KiB), `drip_ms` (send the body
 //! in 64 KiB pieces this far apart, for fills that take a while). A request whose
 //! `If-None-Match` matches `etag` gets a 304.
 
@@ -89,6 +90,18 @@ async fn answer(
     set("vary", query.get("vary"));
     set("expires", query.get("expires"));
     set("set-cookie", query.get("cookie"));
+    set("cdn-cache-control", query.get("cdn_cc"));
+    if let Some(hop) = query.get("hop") {
+        let connection_specific = [
+            ("connection", "X-Hop"),
+            ("x-hop", hop.as_str()),
+            ("keep-alive", "timeout=30"),
+            ("trailer", "X-Checksum"),
+        ];
+        for (name, value) in connection_specific {
+            set(name, Some(&value.to_owned()));
+        }
+    }
     if let (Some(etag), Some(presented)) = (query.get("etag"), headers.get("if-none-match"))
         && presented.as_bytes() == etag.as_bytes()
     {

@@ -173,6 +173,48 @@ async fn responses_the_rfc_keeps_out_are_not_stored() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn connection_specific_fields_reach_neither_the_client_nor_the_cache() -> anyhow::Result<()> {
+    let (origin, proxy, client) = setup("").await?;
+    let url = proxy.url("/hop?cc=max-age%3D60&hop=secret");
+    for expected in ["MISS", "HIT"] {
+        let response = client.get(&url).send().await?;
+        let headers = response.headers().clone();
+        assert_eq!(headers["x-cache-status"], expected);
+        for name in ["x-hop", "keep-alive", "trailer"] {
+            assert!(
+                !headers.contains_key(name),
+                "{expected}: {name} was forwarded"
+            );
+        }
+        assert_eq!(headers["cache-control"], "max-age=60");
+    }
+    assert_eq!(origin.requests("/hop"), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn cdn_cache_control_rules_over_cache_control() -> anyhow::Result<()> {
+    let (origin, proxy, client) = setup("").await?;
+    // The origin keeps browsers from storing it, and lets the edge keep it for a minute.
+    let url = proxy.url("/cdn?cc=no-store&cdn_cc=max-age%3D60");
+    assert_eq!(get(&client, &url, &[]).await.cache, "MISS");
+    let second = client.get(&url).send().await?;
+    assert_eq!(second.headers()["x-cache-status"], "HIT");
+    assert_eq!(
+        second.headers()["cache-control"],
+        "no-store",
+        "browsers still see theirs"
+    );
+    // And the other way round: the edge is told not to store what browsers may.
+    let url = proxy.url("/cdn-private?cc=max-age%3D60&cdn_cc=no-store");
+    get(&client, &url, &[]).await;
+    assert_eq!(get(&client, &url, &[]).await.cache, "MISS");
+    assert_eq!(origin.requests("/cdn"), 1);
+    assert_eq!(origin.requests("/cdn-private"), 2);
+    Ok(())
+}
+
+#[tokio::test]
 async fn expired_responses_are_revalidated_with_their_validator() -> anyhow::Result<()> {
     let (origin, proxy, client) = setup("").await?;
     let url = proxy.url("/validated?cc=max-age%3D1&etag=%22v1%22");
@@ -433,13 +475,13 @@ async fn an_object_cut_short_by_a_kill_is_never_served() -> anyhow::Result<()> {
     // The disk tier has part of the body by now; nothing gets to finish it.
     proxy.stop_with("KILL").await?;
     drop(response);
-    let leftovers = files_under(&zone.path().join("tmp"));
+    let leftovers = files_under(&zone.path().join("tmp")).0;
     assert!(leftovers > 0, "the fill was under way in tmp/");
-    assert_eq!(files_under(&zone.path().join("objects")), 0);
+    assert_eq!(files_under(&zone.path().join("objects")).0, 0);
 
     let restarted = start(&template).await?;
     assert_eq!(
-        files_under(&zone.path().join("tmp")),
+        files_under(&zone.path().join("tmp")).0,
         0,
         "leftovers are removed at start"
     );
@@ -451,34 +493,21 @@ async fn an_object_cut_short_by_a_kill_is_never_served() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Regular files under `dir`, at any depth.
-fn files_under(dir: &std::path::Path) -> usize {
+/// How many regular files there are under `dir`, at any depth, and their bytes.
+fn files_under(dir: &std::path::Path) -> (usize, u64) {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|entry| match entry.file_type() {
-            Ok(kind) if kind.is_dir() => files_under(&entry.path()),
-            Ok(kind) if kind.is_file() => 1,
-            _ => 0,
-        })
-        .sum()
-}
-
-/// Bytes of the regular files under `dir`, at any depth.
-fn bytes_under(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
+        return (0, 0);
     };
     entries
         .filter_map(Result::ok)
         .map(|entry| match entry.metadata() {
-            Ok(meta) if meta.is_dir() => bytes_under(&entry.path()),
-            Ok(meta) => meta.len(),
-            Err(_) => 0,
+            Ok(meta) if meta.is_dir() => files_under(&entry.path()),
+            Ok(meta) if meta.is_file() => (1, meta.len()),
+            _ => (0, 0),
         })
-        .sum()
+        .fold((0, 0), |(files, bytes), (more, size)| {
+            (files + more, bytes + size)
+        })
 }
 
 #[tokio::test]
@@ -504,7 +533,7 @@ async fn each_tier_stays_within_its_size_bound() -> anyhow::Result<()> {
     for n in 0..20 {
         get(&client, &proxy.url(&small(n)), SITE).await;
     }
-    let stored = bytes_under(&zone.path().join("objects"));
+    let stored = files_under(&zone.path().join("objects")).1;
     assert!(
         stored <= 1 << 20,
         "{stored} bytes on disk, over the 1 MiB bound"

@@ -5,8 +5,8 @@
 //! parse is kept as `Invalid`, because the RFC gives it a meaning of its own (a response with
 //! invalid freshness information is stale), and an overflowing one is the largest value (§1.2.2).
 
-use http::HeaderMap;
 use http::header::{CACHE_CONTROL, PRAGMA};
+use http::{HeaderMap, HeaderName};
 
 /// The largest delta-seconds a cache needs to tell apart (§1.2.2: 2^31).
 pub const DELTA_SECONDS_MAX: u64 = 2_147_483_648;
@@ -67,6 +67,24 @@ impl Directives {
             directives.no_cache = Some(Vec::new());
         }
         directives
+    }
+
+    /// The directives of the first of `fields` (targeted Cache-Control fields such as
+    /// `CDN-Cache-Control`, RFC 9213 §2.1) that holds any; `None` when none does, and then the
+    /// ordinary `Cache-Control` applies.
+    pub fn targeted(headers: &HeaderMap, fields: &[HeaderName]) -> Option<Directives> {
+        fields.iter().find_map(|field| {
+            let mut directives = Directives::default();
+            let mut any = false;
+            for value in headers.get_all(field) {
+                let Ok(text) = value.to_str() else { continue };
+                for (name, argument) in split_directives(text) {
+                    any = true;
+                    directives.apply(&name, argument);
+                }
+            }
+            any.then_some(directives)
+        })
     }
 
     fn apply(&mut self, name: &str, argument: Option<String>) {

@@ -26,6 +26,9 @@ pub struct RouteRules {
     pub store_set_cookie: bool,
     /// Upper bound of heuristic freshness (10 % of the time since Last-Modified).
     pub heuristic_max: Duration,
+    /// Cache-Control fields aimed at this cache (RFC 9213), first match wins: when one holds
+    /// directives, the response's `Cache-Control` and `Expires` are ignored.
+    pub targeted_fields: Vec<HeaderName>,
 }
 
 /// Where a stored response's freshness lifetime came from.
@@ -126,7 +129,10 @@ pub fn storable(exchange: &Exchange<'_>, rules: &RouteRules) -> Result<Stored, N
         return Err(NotStored::Status);
     }
     let request = Directives::from_headers(exchange.request_headers);
-    let response = Directives::from_headers(exchange.response_headers);
+    let targeted = Directives::targeted(exchange.response_headers, &rules.targeted_fields);
+    let response = targeted
+        .clone()
+        .unwrap_or_else(|| Directives::from_headers(exchange.response_headers));
     if request.no_store || response.no_store {
         return Err(NotStored::NoStore);
     }
@@ -154,7 +160,8 @@ pub fn storable(exchange: &Exchange<'_>, rules: &RouteRules) -> Result<Stored, N
         Some(fields) => strip.extend(fields.iter().filter_map(|f| f.parse().ok())),
         None => {}
     }
-    let lifetime = lifetime(exchange, &response, rules).ok_or(NotStored::NoFreshness)?;
+    let lifetime =
+        lifetime(exchange, &response, targeted.is_none(), rules).ok_or(NotStored::NoFreshness)?;
     strip.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     strip.dedup();
     let seconds = |value: Option<Seconds>| match value {
@@ -177,10 +184,12 @@ pub fn storable(exchange: &Exchange<'_>, rules: &RouteRules) -> Result<Stored, N
 
 /// The freshness lifetime (§4.2.1): `s-maxage`, else `max-age`, else `Expires` − `Date`,
 /// else the route's TTL for the status, else heuristic. An invalid explicit value makes the
-/// response stale at once rather than falling through to a later rule.
+/// response stale at once rather than falling through to a later rule. `Expires` does not
+/// count when a targeted field set the directives.
 fn lifetime(
     exchange: &Exchange<'_>,
     response: &Directives,
+    expires_counts: bool,
     rules: &RouteRules,
 ) -> Option<Lifetime> {
     if let Some(explicit) = response.s_maxage.or(response.max_age) {
@@ -191,7 +200,7 @@ fn lifetime(
     }
     let date =
         header_date(exchange.response_headers, http::header::DATE).unwrap_or(exchange.received_at);
-    if exchange.response_headers.contains_key(EXPIRES) {
+    if expires_counts && exchange.response_headers.contains_key(EXPIRES) {
         // A malformed Expires, such as `0`, means already expired (§5.3).
         let expires = header_date(exchange.response_headers, EXPIRES).unwrap_or(date);
         return Some(Lifetime::Explicit(
@@ -514,5 +523,48 @@ mod tests {
         .expect("stored");
         let names: Vec<&str> = stored.vary.iter().map(HeaderName::as_str).collect();
         assert_eq!(names, ["accept", "accept-encoding"]);
+    }
+
+    #[test]
+    fn a_targeted_field_overrides_cache_control_and_expires() {
+        let cdn = RouteRules {
+            targeted_fields: vec![HeaderName::from_static("cdn-cache-control")],
+            ..rules()
+        };
+        let answer = |response: &[(&str, &str)]| decide(Method::GET, &[], 200, response, &cdn);
+        let stored = answer(&[
+            ("cache-control", "no-store"),
+            ("cdn-cache-control", "max-age=600"),
+        ])
+        .expect("stored under the targeted field");
+        assert_eq!(
+            stored.lifetime,
+            Lifetime::Explicit(Duration::from_secs(600))
+        );
+        assert_eq!(
+            answer(&[
+                ("cache-control", "max-age=600"),
+                ("cdn-cache-control", "private")
+            ]),
+            Err(NotStored::Private)
+        );
+        // Expires belongs to the ordinary field's world: with a targeted field it is ignored.
+        let later = date(3600);
+        assert_eq!(
+            answer(&[("expires", &later), ("cdn-cache-control", "public")]),
+            Err(NotStored::NoFreshness)
+        );
+        // An empty targeted field is as if it were absent.
+        let stored = answer(&[("cache-control", "max-age=60"), ("cdn-cache-control", "")])
+            .expect("stored under Cache-Control");
+        assert_eq!(stored.lifetime, Lifetime::Explicit(Duration::from_secs(60)));
+        // A route that targets nothing reads Cache-Control alone.
+        assert_eq!(
+            get(&[
+                ("cache-control", "no-store"),
+                ("cdn-cache-control", "max-age=600")
+            ]),
+            Err(NotStored::NoStore)
+        );
     }
 }

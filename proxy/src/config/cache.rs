@@ -88,6 +88,7 @@ pub struct RawRouteCache {
     pub stale_while_revalidate: Option<String>,
     pub stale_if_error: Option<String>,
     pub lock_timeout: Option<String>,
+    pub targeted_fields: Option<Vec<String>>,
 }
 
 /// `key_query = "all"`, `"none"`, or the list of parameters that take part in the key.
@@ -252,6 +253,13 @@ impl Checker {
             .iter()
             .filter_map(|name| self.header_name(&format!("{at}.key_headers"), name))
             .collect();
+        let targeted_fields = match &raw.targeted_fields {
+            Some(names) => names
+                .iter()
+                .filter_map(|name| self.header_name(&format!("{at}.targeted_fields"), name))
+                .collect(),
+            None => vec![HeaderName::from_static("cdn-cache-control")],
+        };
         let bypass = raw
             .bypass
             .iter()
@@ -296,6 +304,7 @@ impl Checker {
             rules: RouteRules {
                 ttl_by_status,
                 store_set_cookie: raw.store_set_cookie.unwrap_or(false),
+                targeted_fields,
                 heuristic_max: self.duration(
                     &format!("{at}.heuristic_max"),
                     raw.heuristic_max,
