@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use pingora::http::ResponseHeader;
 use tinyufo::TinyUfo;
 
 use super::disk::{ObjectHead, ObjectKey};
@@ -23,6 +24,9 @@ const WEIGHT_UNIT: u64 = 1024;
 pub struct MemoryObject {
     pub key: ObjectKey,
     pub head: ObjectHead,
+    /// The response header `head` holds serialized, kept parsed: a hit clones it instead of
+    /// decompressing and parsing it again.
+    pub header: ResponseHeader,
     pub body: Bytes,
 }
 
@@ -150,6 +154,7 @@ mod tests {
                 url: format!("https://example.com/{id}"),
                 meta: (vec![1, 2, 3], vec![4, 5]),
             },
+            header: ResponseHeader::build(200, None).expect("a 200 header"),
             body: Bytes::from(vec![id; body_bytes]),
         }
     }

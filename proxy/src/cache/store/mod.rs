@@ -11,6 +11,7 @@ pub mod disk;
 pub mod memory;
 
 use std::any::Any;
+use std::sync::LazyLock;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -22,6 +23,7 @@ use pingora::cache::storage::{
 };
 use pingora::cache::trace::SpanHandle;
 use pingora::cache::{CacheKey, CacheMeta, Storage};
+use pingora::http::ResponseHeader;
 use pingora::{Error, ErrorType, Result};
 
 use crate::config::CacheZoneConfig;
@@ -135,7 +137,12 @@ impl ZoneStore {
     }
 
     /// A small object read from disk, whole, to be served and promoted to memory.
-    async fn promote(&self, key: ObjectKey, mut hit: DiskHit) -> Result<HitHandler> {
+    async fn promote(
+        &self,
+        key: ObjectKey,
+        header: ResponseHeader,
+        mut hit: DiskHit,
+    ) -> Result<HitHandler> {
         let mut body = BytesMut::with_capacity(usize::try_from(hit.body_len()).unwrap_or(0));
         while let Some(chunk) = hit.read_chunk().await.map_err(storage_error)? {
             body.extend_from_slice(&chunk);
@@ -143,6 +150,7 @@ impl ZoneStore {
         let object = MemoryObject {
             key,
             head: hit.head().clone(),
+            header,
             body: body.freeze(),
         };
         let body = object.body.clone();
@@ -176,6 +184,24 @@ fn meta_of(head: &ObjectHead) -> Result<CacheMeta> {
     CacheMeta::deserialize(&head.meta.0, &head.meta.1)
 }
 
+/// A header of no fields in Pingora's serialized form: cheap to decode where the real header
+/// is already at hand parsed. `None` if Pingora could not serialize it.
+static EMPTY_HEADER: LazyLock<Option<Vec<u8>>> = LazyLock::new(|| {
+    let header = ResponseHeader::build(200, Some(0)).ok()?;
+    let meta = CacheMeta::new(SystemTime::UNIX_EPOCH, SystemTime::UNIX_EPOCH, 0, 0, header);
+    meta.serialize().ok().map(|(_, header)| header)
+});
+
+/// The metadata of an object in memory: its internal part decoded, its header cloned.
+fn memory_meta(object: &MemoryObject) -> Result<CacheMeta> {
+    let Some(empty) = EMPTY_HEADER.as_ref() else {
+        return meta_of(&object.head);
+    };
+    let mut meta = CacheMeta::deserialize(&object.head.meta.0, empty)?;
+    *meta.response_header_mut() = object.header.clone();
+    Ok(meta)
+}
+
 #[async_trait]
 impl Storage for ZoneStore {
     async fn lookup(
@@ -185,7 +211,7 @@ impl Storage for ZoneStore {
     ) -> Result<Option<(CacheMeta, HitHandler)>> {
         let object_key = object_key(key);
         if let Some(object) = self.memory.get(&object_key) {
-            let meta = meta_of(&object.head)?;
+            let meta = memory_meta(&object)?;
             return Ok(Some((meta, ZoneHit::memory(object.body.clone()))));
         }
         let Some(disk) = &self.disk else {
@@ -196,7 +222,8 @@ impl Storage for ZoneStore {
         };
         let meta = meta_of(hit.head())?;
         if hit.body_len() <= self.memory_max_object_size {
-            return Ok(Some((meta, self.promote(object_key, hit).await?)));
+            let header = meta.response_header_copy();
+            return Ok(Some((meta, self.promote(object_key, header, hit).await?)));
         }
         Ok(Some((meta, Box::new(ZoneHit::Disk(Box::new(hit))))))
     }
@@ -224,6 +251,7 @@ impl Storage for ZoneStore {
             store: self,
             key: object_key,
             head,
+            header: meta.response_header_copy(),
             disk,
             memory_copy: Some(BytesMut::new()),
             written: 0,
@@ -261,6 +289,7 @@ impl Storage for ZoneStore {
                     url: object.head.url.clone(),
                     meta: serialized.clone(),
                 },
+                header: meta.response_header_copy(),
                 body: object.body.clone(),
             });
             updated = true;
@@ -365,6 +394,7 @@ struct ZoneFill {
     store: &'static ZoneStore,
     key: ObjectKey,
     head: ObjectHead,
+    header: ResponseHeader,
     disk: Option<DiskWriter>,
     /// Dropped once the body outgrows the memory tier's object size.
     memory_copy: Option<BytesMut>,
@@ -406,9 +436,60 @@ impl HandleMiss for ZoneFill {
             fill.store.memory.put(MemoryObject {
                 key: fill.key,
                 head: fill.head,
+                header: fill.header,
                 body: copy.freeze(),
             });
         }
         Ok(MissFinishType::Created(size))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_memory_hit_rebuilds_the_stored_metadata() {
+        let created = SystemTime::UNIX_EPOCH + Duration::from_secs(1_760_000_000);
+        let mut header = ResponseHeader::build(203, None).expect("header");
+        header
+            .append_header("cache-control", "max-age=60, stale-if-error=30")
+            .expect("field");
+        header
+            .append_header("X-Origin-Case", "kept")
+            .expect("field");
+        let mut meta = CacheMeta::new(created + Duration::from_secs(60), created, 5, 30, header);
+        meta.update_freshness(created + Duration::from_secs(120), 5, 30);
+        meta.set_variance(*b"0123456789abcdef");
+        let object = MemoryObject {
+            key: [9; 16],
+            head: ObjectHead {
+                url: "https://example.com/a".to_owned(),
+                meta: meta.serialize().expect("serialize"),
+            },
+            header: meta.response_header_copy(),
+            body: Bytes::from_static(b"body"),
+        };
+        let decoded = meta_of(&object.head).expect("decode");
+        let rebuilt = memory_meta(&object).expect("rebuild");
+        for found in [&decoded, &rebuilt] {
+            assert_eq!(found.fresh_until(), meta.fresh_until());
+            assert_eq!(found.created(), created);
+            assert_eq!(found.updated(), meta.updated());
+            assert_eq!(found.variance(), meta.variance());
+            assert_eq!(found.stale_if_error_sec(), 30);
+            assert_eq!(found.response_header().status.as_u16(), 203);
+        }
+        assert_eq!(
+            rebuilt.response_header().headers,
+            decoded.response_header().headers
+        );
+        assert_eq!(
+            rebuilt.serialize().expect("serialize").1,
+            object.head.meta.1,
+            "the header keeps its case and order"
+        );
     }
 }
