@@ -20,7 +20,6 @@ Subcommands:
   report RUNS META OUT         print the tables and write OUT (JSON) from the runs file
 """
 
-import datetime
 import http.client
 import json
 import os
@@ -31,7 +30,8 @@ import threading
 
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from benchlib import clean, connect, dispatch, fail, fmt, option, ratio, split_url  # noqa: E402
+from benchlib import (connect, dispatch, fail, fmt, option, paired_scenarios, ratio,  # noqa: E402
+                      split_url, write_report)
 
 CACHE_STATUS = "X-Cache-Status"
 
@@ -154,7 +154,6 @@ def cmd_tiers(args):
 
 # ---------------------------------------------------------------------------- report
 
-PROXIES = ("nginx", "voltfleet")
 ROWS = [
     ("req/s", "rps", "{:,.0f}", True),
     ("p50 latency (ms)", "p50_ms", "{:.2f}", True),
@@ -190,17 +189,8 @@ def print_table(scenario):
 def cmd_report(args):
     runs_path, meta_path, out_path = args[0], args[1], args[2]
     meta = json.load(open(meta_path, encoding="utf-8"))
-    runs = [json.loads(l) for l in open(runs_path, encoding="utf-8") if l.strip()]
-    scenarios = []
-    for definition in meta["scenarios"]:
-        entry = dict(definition)
-        for proxy in PROXIES:
-            found = [r for r in runs if r["scenario"] == definition["id"] and r["proxy"] == proxy]
-            entry[proxy] = found[-1]["result"] if found else {"failure": "not run"}
-        if "failure" not in entry["nginx"] and "failure" not in entry["voltfleet"]:
-            entry["ratio"] = {key: ratio(entry["voltfleet"].get(key), entry["nginx"].get(key))
-                              for _, key, _, with_ratio in ROWS if with_ratio}
-        scenarios.append(entry)
+    scenarios = paired_scenarios(meta, runs_path,
+                                 [key for _, key, _, with_ratio in ROWS if with_ratio])
 
     params, host = meta["params"], meta["host"]
     print()
@@ -230,16 +220,7 @@ def cmd_report(args):
         print(f"  {label:<34}{fmt('{:.2f}', r['rps']):>8}{fmt('{:.2f}', r['p50_ms']):>8}"
               f"{fmt('{:.2f}', r['p99_ms']):>8}{fmt('{:.2f}', r['cpu_s_per_100k']):>9}")
 
-    document = {
-        "generated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "host": host,
-        "params": params,
-        "scenarios": scenarios,
-    }
-    with open(out_path, "w", encoding="utf-8") as out:
-        json.dump(clean(document), out, indent=2, allow_nan=False, default=str)
-        out.write("\n")
-    print(f"\nJSON: {out_path}")
+    write_report(out_path, meta, scenarios)
 
 
 if __name__ == "__main__":

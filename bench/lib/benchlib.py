@@ -12,6 +12,7 @@ runs the shared ones:
   wrk-result FILE              turn wrk's stdout (with report.lua's JSON line) into a result
 """
 
+import datetime
 import http.client
 import json
 import math
@@ -174,6 +175,37 @@ def clean(value):
     if isinstance(value, list):
         return [clean(v) for v in value]
     return value
+
+
+def paired_scenarios(meta, runs_path, ratio_keys):
+    """Each scenario of `meta` with the last result of each proxy (nginx and voltfleet) from
+    the runs file, and voltfleet/nginx ratios of `ratio_keys` when both ran."""
+    runs = [json.loads(line) for line in open(runs_path, encoding="utf-8") if line.strip()]
+    scenarios = []
+    for definition in meta["scenarios"]:
+        entry = dict(definition)
+        for proxy in ("nginx", "voltfleet"):
+            found = [r for r in runs if r["scenario"] == definition["id"] and r["proxy"] == proxy]
+            entry[proxy] = found[-1]["result"] if found else {"failure": "not run"}
+        if "failure" not in entry["nginx"] and "failure" not in entry["voltfleet"]:
+            entry["ratio"] = {key: ratio(entry["voltfleet"].get(key), entry["nginx"].get(key))
+                              for key in ratio_keys}
+        scenarios.append(entry)
+    return scenarios
+
+
+def write_report(out_path, meta, scenarios):
+    """The results as strict JSON, with when they were made and on what host."""
+    document = {
+        "generated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "host": meta["host"],
+        "params": meta["params"],
+        "scenarios": scenarios,
+    }
+    with open(out_path, "w", encoding="utf-8") as out:
+        json.dump(clean(document), out, indent=2, allow_nan=False, default=str)
+        out.write("\n")
+    print(f"\nJSON: {out_path}")
 
 
 SHARED = {

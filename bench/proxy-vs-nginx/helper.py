@@ -14,7 +14,6 @@ Subcommands:
   report RUNS META OUT         print the tables and write OUT (JSON) from the runs file
 """
 
-import datetime
 import json
 import os
 import re
@@ -22,7 +21,8 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from benchlib import clean, dispatch, fail, fmt, percentile, ratio  # noqa: E402
+from benchlib import (dispatch, fail, fmt, paired_scenarios, percentile, ratio,  # noqa: E402
+                      write_report)
 
 
 # ---------------------------------------------------------------------------- tool output parsing
@@ -69,7 +69,6 @@ def cmd_h2load_result(path, log_path):
 
 # ---------------------------------------------------------------------------- report
 
-PROXIES = ("nginx", "voltfleet")
 # (label, key, format, goal direction): direction +1 means higher is better, -1 lower is better.
 ROWS = [
     ("req/s", "rps", "{:,.0f}"),
@@ -136,18 +135,9 @@ def print_table(scenario):
 
 def cmd_report(runs_path, meta_path, out_path):
     meta = json.load(open(meta_path, encoding="utf-8"))
-    runs = [json.loads(l) for l in open(runs_path, encoding="utf-8") if l.strip()]
-    scenarios = []
-    for definition in meta["scenarios"]:
-        entry = dict(definition)
-        for proxy in PROXIES:
-            found = [r for r in runs if r["scenario"] == definition["id"] and r["proxy"] == proxy]
-            entry[proxy] = found[-1]["result"] if found else {"failure": "not run"}
-        if "failure" not in entry["nginx"] and "failure" not in entry["voltfleet"]:
-            entry["ratio"] = {key: ratio(entry["voltfleet"].get(key), entry["nginx"].get(key))
-                              for _, key, _ in ROWS[:5]}
+    scenarios = paired_scenarios(meta, runs_path, [key for _, key, _ in ROWS[:5]])
+    for entry in scenarios:
         entry["goal"] = goal(entry)
-        scenarios.append(entry)
 
     print()
     print("=" * 70)
@@ -172,16 +162,7 @@ def cmd_report(runs_path, meta_path, out_path):
     met = sum(1 for s in scenarios if s["goal"]["met"])
     print(f"  {met} of {len(scenarios)} scenarios met the goal.")
 
-    document = {
-        "generated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "host": meta["host"],
-        "params": meta["params"],
-        "scenarios": scenarios,
-    }
-    with open(out_path, "w", encoding="utf-8") as out:
-        json.dump(clean(document), out, indent=2, allow_nan=False, default=str)
-        out.write("\n")
-    print(f"\nJSON: {out_path}")
+    write_report(out_path, meta, scenarios)
 
 
 def main():
