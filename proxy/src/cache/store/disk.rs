@@ -1,7 +1,8 @@
 //! The disk tier of a cache zone: stored responses that outlive the memory tier and restarts,
 //! like the zone NGINX's `proxy_cache_path` keeps on disk. The tier holds at most `max_size`
 //! bytes of object files, removing the least recently used objects past it, and removes objects
-//! nobody used for `inactive`. Bodies are streamed to and from disk in chunks of at most 64 KiB.
+//! nobody used for `inactive`. Bodies are streamed to disk as they come and read back in chunks
+//! of at most 256 KiB.
 //!
 //! # Layout
 //!
