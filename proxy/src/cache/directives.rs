@@ -70,20 +70,27 @@ impl Directives {
     }
 
     /// The directives of the first of `fields` (targeted Cache-Control fields such as
-    /// `CDN-Cache-Control`, RFC 9213 §2.1) that holds any; `None` when none does, and then the
-    /// ordinary `Cache-Control` applies.
+    /// `CDN-Cache-Control`, RFC 9213 §2.1) that is present, not empty and a valid Structured
+    /// Field dictionary; `None` when none is, and then the ordinary `Cache-Control` applies.
     pub fn targeted(headers: &HeaderMap, fields: &[HeaderName]) -> Option<Directives> {
         fields.iter().find_map(|field| {
+            let lines: Vec<&str> = headers
+                .get_all(field)
+                .iter()
+                .map(|value| value.to_str().ok())
+                .collect::<Option<_>>()?;
+            let text = lines.join(", ");
+            if text.trim().is_empty() {
+                return None;
+            }
+            let dictionary = sfv::Parser::parse_dictionary(text.as_bytes()).ok()?;
             let mut directives = Directives::default();
-            let mut any = false;
-            for value in headers.get_all(field) {
-                let Ok(text) = value.to_str() else { continue };
-                for (name, argument) in split_directives(text) {
-                    any = true;
+            for (name, member) in dictionary {
+                if let Some(argument) = structured_argument(&name, member) {
                     directives.apply(&name, argument);
                 }
             }
-            any.then_some(directives)
+            Some(directives)
         })
     }
 
@@ -110,6 +117,38 @@ impl Directives {
             // Unknown directives are ignored (§5.2.3).
             _ => {}
         }
+    }
+}
+
+/// A targeted field's member as the argument `apply` takes: `Some(None)` for a bare
+/// directive, `Some(Some(text))` for one with a value. `None` for a value of the wrong type
+/// (`max-age="60"`, `no-store=5`), which leaves the directive out (RFC 9213 §2.1).
+fn structured_argument(name: &str, member: sfv::ListEntry) -> Option<Option<String>> {
+    use sfv::{BareItem, ListEntry};
+    let takes_seconds = matches!(
+        name,
+        "max-age" | "s-maxage" | "stale-while-revalidate" | "stale-if-error"
+    );
+    let takes_fields = matches!(name, "private" | "no-cache");
+    match member {
+        ListEntry::Item(item) => match item.bare_item {
+            BareItem::Boolean(true) if !takes_seconds => Some(None),
+            BareItem::Integer(seconds) if takes_seconds => Some(Some(seconds.to_string())),
+            BareItem::String(names) | BareItem::Token(names) if takes_fields => Some(Some(names)),
+            _ => None,
+        },
+        ListEntry::InnerList(list) if takes_fields => {
+            let names: Option<Vec<String>> = list
+                .items
+                .into_iter()
+                .map(|item| match item.bare_item {
+                    BareItem::String(name) | BareItem::Token(name) => Some(name),
+                    _ => None,
+                })
+                .collect();
+            Some(Some(names?.join(", ")))
+        }
+        ListEntry::InnerList(_) => None,
     }
 }
 
@@ -293,5 +332,48 @@ mod tests {
                 ..Directives::default()
             }
         );
+    }
+
+    fn targeted(lines: &[&str]) -> Option<Directives> {
+        let name = HeaderName::from_static("cdn-cache-control");
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            headers.append(&name, HeaderValue::from_str(line).expect("value"));
+        }
+        Directives::targeted(&headers, &[name])
+    }
+
+    #[test]
+    fn targeted_fields_are_structured_dictionaries() {
+        let d = targeted(&[
+            "max-age=600, stale-if-error=60",
+            "private=(\"set-cookie\" x-id)",
+        ])
+        .expect("a valid dictionary");
+        assert_eq!(d.max_age, Some(Seconds::Valid(600)));
+        assert_eq!(d.stale_if_error, Some(Seconds::Valid(60)));
+        assert_eq!(
+            d.private,
+            Some(vec!["set-cookie".to_owned(), "x-id".to_owned()])
+        );
+        assert!(targeted(&["no-store"]).expect("valid").no_store);
+        // A value of the wrong type leaves out that directive only.
+        let d = targeted(&["max-age=\"600\", no-store=5, public"]).expect("valid");
+        assert_eq!(
+            d,
+            Directives {
+                public: true,
+                ..Directives::default()
+            }
+        );
+        assert_eq!(
+            targeted(&["max-age=-5"]).expect("valid").max_age,
+            Some(Seconds::Invalid)
+        );
+        // Not a dictionary, or empty: the field is ignored as a whole.
+        assert_eq!(targeted(&["max-age=600, &&&"]), None);
+        assert_eq!(targeted(&["Max-Age=600"]), None);
+        assert_eq!(targeted(&[""]), None);
+        assert_eq!(targeted(&[]), None);
     }
 }
