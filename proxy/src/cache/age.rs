@@ -26,7 +26,7 @@ impl Received {
         let date = headers
             .get(DATE)
             .and_then(|value| value.to_str().ok())
-            .and_then(|text| httpdate::parse_http_date(text.trim()).ok())
+            .and_then(super::dates::parse)
             .unwrap_or(response_time);
         let age_value = age_header(headers).unwrap_or(Duration::ZERO);
         let apparent_age = response_time.duration_since(date).unwrap_or(Duration::ZERO);

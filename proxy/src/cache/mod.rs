@@ -1,6 +1,7 @@
 //! HTTP caching as a shared cache under RFC 9111.
 //!
-//! `directives` reads Cache-Control (and Pragma) into typed directives; `policy` decides from a
+//! `directives` reads Cache-Control (and Pragma, and targeted fields such as
+//! CDN-Cache-Control) into typed directives; `dates` reads HTTP-dates; `policy` decides from a
 //! request and its response whether the response may be stored, for how long it is fresh, when
 //! it may be served stale, and which headers a key must vary on; `age` computes how old a
 //! stored response is; `serving` decides whether a stored response may answer a request now,
@@ -17,6 +18,7 @@
 
 pub mod admission;
 pub mod age;
+pub mod dates;
 pub mod directives;
 pub mod key;
 pub mod metrics;
