@@ -241,6 +241,20 @@ async fn expired_responses_are_revalidated_with_their_validator() -> anyhow::Res
     let reload = get(&client, &url, &[("cache-control", "no-cache")]).await;
     assert_eq!(reload.cache, "REVALIDATED");
     assert_eq!(origin.requests("/validated"), 3);
+
+    // `no-cache` without freshness is kept for its validator and revalidated on every use.
+    let url = proxy.url("/always-ask?cc=no-cache&etag=%22n1%22");
+    let first = get(&client, &url, &[]).await;
+    assert_eq!(first.cache, "MISS");
+    for _ in 0..2 {
+        let again = get(&client, &url, &[]).await;
+        assert_eq!(again.cache, "REVALIDATED");
+        assert_eq!(
+            again.body, first.body,
+            "a 304 each time, the stored body served"
+        );
+    }
+    assert_eq!(origin.requests("/always-ask"), 3);
     Ok(())
 }
 

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::header::{AUTHORIZATION, EXPIRES, LAST_MODIFIED, SET_COOKIE, VARY};
+use http::header::{AUTHORIZATION, ETAG, EXPIRES, LAST_MODIFIED, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderName, Method, StatusCode};
 
 use super::directives::{Directives, Seconds};
@@ -160,8 +160,15 @@ pub fn storable(exchange: &Exchange<'_>, rules: &RouteRules) -> Result<Stored, N
         Some(fields) => strip.extend(fields.iter().filter_map(|f| f.parse().ok())),
         None => {}
     }
-    let lifetime =
-        lifetime(exchange, &response, targeted.is_none(), rules).ok_or(NotStored::NoFreshness)?;
+    let lifetime = match lifetime(exchange, &response, targeted.is_none(), rules) {
+        Some(lifetime) => lifetime,
+        // Worth keeping though never fresh: every use is a conditional request, answered
+        // with a 304 and no body while it has not changed.
+        None if always_revalidate && has_validator(exchange.response_headers) => {
+            Lifetime::Explicit(Duration::ZERO)
+        }
+        None => return Err(NotStored::NoFreshness),
+    };
     strip.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     strip.dedup();
     let seconds = |value: Option<Seconds>| match value {
@@ -243,9 +250,13 @@ pub fn vary_names(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
     Some(names)
 }
 
+fn has_validator(headers: &HeaderMap) -> bool {
+    headers.contains_key(ETAG) || header_date(headers, LAST_MODIFIED).is_some()
+}
+
 fn header_date(headers: &HeaderMap, name: HeaderName) -> Option<SystemTime> {
     let text = headers.get(name)?.to_str().ok()?;
-    httpdate::parse_http_date(text.trim()).ok()
+    super::dates::parse(text)
 }
 
 #[cfg(test)]
@@ -509,6 +520,14 @@ mod tests {
         assert!(stored.immutable && !stored.never_stale && !stored.always_revalidate);
         let stored = get(&[("cache-control", "no-cache, max-age=60")]).expect("stored");
         assert!(stored.always_revalidate);
+        // Without freshness, no-cache is still worth storing when it can be revalidated.
+        let stored = get(&[("cache-control", "no-cache"), ("etag", "\"v1\"")]).expect("stored");
+        assert!(stored.always_revalidate);
+        assert_eq!(stored.lifetime, Lifetime::Explicit(Duration::ZERO));
+        assert_eq!(
+            get(&[("cache-control", "no-cache")]),
+            Err(NotStored::NoFreshness)
+        );
         let stored = get(&[("cache-control", "max-age=60, proxy-revalidate")]).expect("stored");
         assert!(stored.never_stale);
     }
