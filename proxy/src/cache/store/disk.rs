@@ -748,10 +748,12 @@ impl DiskHit {
             .unwrap_or(CHUNK)
             .min(CHUNK);
         let (file, path, at) = (Arc::clone(&self.file), self.path.clone(), self.pos);
+        // Allocated here, not on the blocking thread: an allocator's per-thread heaps would
+        // otherwise grow on every thread of the blocking pool.
+        let mut chunk = vec![0; want];
         // One positioned read per chunk on a blocking thread: no shared file offset to keep
         // in step, and one hop to the blocking pool rather than one per kernel read.
         let chunk = blocking(&self.path, move || {
-            let mut chunk = vec![0; want];
             let mut filled = 0;
             while filled < want {
                 match file.read_at(&mut chunk[filled..], at + filled as u64) {
