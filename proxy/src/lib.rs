@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod proxy;
 pub mod respond;
 pub mod routing;
+pub mod security;
 pub mod server;
 pub mod static_files;
 pub mod upstream;

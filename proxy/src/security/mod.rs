@@ -1,0 +1,81 @@
+//! The proxy's web application firewall: what in a request looks like an attack.
+//!
+//! `decode` undoes the encodings attacks hide behind; `sqli` and `xss` read the decoded value
+//! for SQL injection and cross-site scripting, each rule with an id and the sensitivity
+//! (1 to 3, like the OWASP Core Rule Set's paranoia levels) from which it applies. They are
+//! pure functions of a value, so every rule is tested on its own and measured against the
+//! corpus in `bench/waf-corpus`.
+
+pub mod decode;
+pub mod sqli;
+pub mod xss;
+
+/// The sensitivity routes get unless they say otherwise.
+pub const DEFAULT_LEVEL: u8 = 1;
+/// The most sensitive level; higher numbers read as this.
+pub const MAX_LEVEL: u8 = 3;
+
+/// The kind of attack a rule looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    Sqli,
+    Xss,
+}
+
+impl Family {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Sqli => "sqli",
+            Family::Xss => "xss",
+        }
+    }
+}
+
+/// A rule that matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finding {
+    pub family: Family,
+    pub rule: u32,
+}
+
+/// Every rule: id, the level from which it applies, what it looks for.
+pub fn rules() -> impl Iterator<Item = (Family, u32, u8, &'static str)> {
+    let sqli = sqli::RULES
+        .iter()
+        .map(|rule| (Family::Sqli, rule.id, rule.level, rule.what));
+    let xss = xss::RULES
+        .iter()
+        .map(|(id, level, what)| (Family::Xss, *id, *level, *what));
+    sqli.chain(xss)
+}
+
+/// The first finding in one value (as received, before decoding) at `level`.
+pub fn inspect_value(value: &str, level: u8) -> Option<Finding> {
+    let level = level.min(MAX_LEVEL);
+    let decoded = decode::normalize(value);
+    sqli::detect(&decoded, level).or_else(|| xss::detect(&decoded, level))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_ids_are_unique_across_families() {
+        let mut ids: Vec<u32> = rules().map(|(_, id, _, _)| id).collect();
+        let count = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), count);
+        assert!(rules().all(|(_, _, level, _)| (1..=MAX_LEVEL).contains(&level)));
+    }
+
+    #[test]
+    fn a_value_is_decoded_before_it_is_read() {
+        let finding = inspect_value("%3Cscript%3E", DEFAULT_LEVEL).expect("xss");
+        assert_eq!(finding.family, Family::Xss);
+        let finding = inspect_value("1%2527%20or%20%25271%2527%3D%25271", DEFAULT_LEVEL);
+        assert_eq!(finding.map(|f| f.family), Some(Family::Sqli));
+        assert_eq!(inspect_value("Jean-Luc O'Brien", DEFAULT_LEVEL), None);
+    }
+}

@@ -1,0 +1,770 @@
+//! SQL injection detection in the manner of libinjection: a value is read as SQL by a small
+//! lexer — as it stands, as an injected number would be, and as if it continued a string that
+//! a `'` or `"` before it opened — and the token sequences are matched against the shapes that
+//! injected SQL takes: a string closed then a tautology, `UNION SELECT`, a stacked statement,
+//! a comment that cuts the rest of the query off, time-based and error-based functions.
+//!
+//! Prose survives this, because the rules ask for SQL structure, not words: "select another
+//! charger; it says 'error 42'" lexes as barewords and strings, never as a statement.
+
+use super::{Family, Finding};
+
+/// The longest run of tokens one context is read for: an injection shows itself early.
+const MAX_TOKENS: usize = 96;
+
+/// One lexical token of the value read as SQL; words point into the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token<'a> {
+    /// A quoted string, or the tail of one opened before the value.
+    Str,
+    Num,
+    /// A bareword or keyword.
+    Word(&'a str),
+    /// A word followed by `(`: a function call.
+    Func(&'a str),
+    /// `@name` or `@@name`.
+    Var,
+    /// `and`, `or`, `xor`, `&&`, `||`.
+    Logic,
+    /// Comparison and arithmetic operators.
+    Op(&'a str),
+    Open,
+    Close,
+    Comma,
+    Semicolon,
+    /// `--`, `#`, `/* … */`.
+    Comment,
+    /// MySQL's `/*! … */`, whose content the server executes.
+    VersionComment,
+}
+
+use Token::*;
+
+/// The first rule (at `level` or below) that the value, already normalised, matches.
+pub fn detect(value: &str, level: u8) -> Option<Finding> {
+    if !value
+        .bytes()
+        .any(|b| b.is_ascii_alphanumeric() || b == b'\'' || b == b'"')
+    {
+        return None;
+    }
+    let mut tokens = Vec::with_capacity(16);
+    for quote in [None, Some(b'\''), Some(b'"')] {
+        let start = match quote {
+            None => 0,
+            Some(q) => match value.bytes().position(|b| b == q) {
+                Some(at) => at + 1,
+                None => continue,
+            },
+        };
+        tokens.clear();
+        if quote.is_some() {
+            tokens.push(Str);
+        }
+        lex(&value[start..], &mut tokens);
+        if let Some(rule) = matching_rule(&tokens, quote.is_some(), level) {
+            return Some(Finding {
+                family: Family::Sqli,
+                rule,
+            });
+        }
+    }
+    None
+}
+
+fn lex<'a>(text: &'a str, tokens: &mut Vec<Token<'a>>) {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() && tokens.len() < MAX_TOKENS {
+        let b = bytes[i];
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => i += 1,
+            b'\'' | b'"' | b'`' => {
+                i = skip_string(bytes, i);
+                tokens.push(Str);
+            }
+            b'0'..=b'9' => {
+                i = skip_number(bytes, i);
+                tokens.push(Num);
+            }
+            b'.' if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                i = skip_number(bytes, i + 1);
+                tokens.push(Num);
+            }
+            b'@' => {
+                i += 1;
+                while i < bytes.len()
+                    && (is_word_byte(bytes[i]) || bytes[i] == b'@' || bytes[i] == b'.')
+                {
+                    i += 1;
+                }
+                tokens.push(Var);
+            }
+            b'#' => {
+                i = skip_line(bytes, i);
+                tokens.push(Comment);
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                i = skip_line(bytes, i);
+                tokens.push(Comment);
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                if bytes.get(i + 2) == Some(&b'!') {
+                    // The content runs: lex on inside it, past the version number.
+                    i += 3;
+                    while i < bytes.len() && bytes[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                    tokens.push(VersionComment);
+                } else {
+                    i = match text[i + 2..].find("*/") {
+                        Some(end) => i + 2 + end + 2,
+                        None => bytes.len(),
+                    };
+                    // An empty comment is a space in disguise (`union/**/select`).
+                    if tokens.last() != Some(&Comment) {
+                        tokens.push(Comment);
+                    }
+                }
+            }
+            b'*' if bytes.get(i + 1) == Some(&b'/') => i += 2,
+            b'(' => {
+                tokens.push(Open);
+                i += 1;
+            }
+            b')' => {
+                tokens.push(Close);
+                i += 1;
+            }
+            b',' => {
+                tokens.push(Comma);
+                i += 1;
+            }
+            b';' => {
+                tokens.push(Semicolon);
+                i += 1;
+            }
+            b'a'..=b'z' | b'A'..=b'Z' | b'_' | b'$' | 0x80.. => {
+                let start = i;
+                while i < bytes.len() && is_word_byte(bytes[i]) {
+                    i += 1;
+                }
+                let word = &text[start..i];
+                tokens.push(classify(word, &bytes[i..]));
+            }
+            _ => {
+                let op = operator(&text[i..]);
+                i += op.len().max(1);
+                tokens.push(if op == "||" || op == "&&" {
+                    Logic
+                } else {
+                    Op(op)
+                });
+            }
+        }
+    }
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+fn classify<'a>(word: &'a str, after: &[u8]) -> Token<'a> {
+    if matches!(word, "and" | "or" | "xor") {
+        return Logic;
+    }
+    let next = after
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map(|at| &after[at..]);
+    let called = next.is_some_and(|rest| {
+        rest.first() == Some(&b'(') || (rest.starts_with(b"/*") && rest.contains(&b'('))
+    });
+    if called { Func(word) } else { Word(word) }
+}
+
+fn operator(text: &str) -> &str {
+    for op in [
+        "<=>", "<=", ">=", "<>", "!=", "==", "||", "&&", ":=", "<<", ">>", "!<", "!>",
+    ] {
+        if text.starts_with(op) {
+            return &text[..op.len()];
+        }
+    }
+    let len = text.chars().next().map_or(0, char::len_utf8);
+    &text[..len]
+}
+
+fn skip_string(bytes: &[u8], start: usize) -> usize {
+    let quote = bytes[start];
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if quote != b'`' => i += 2,
+            b if b == quote => {
+                if bytes.get(i + 1) == Some(&quote) {
+                    i += 2;
+                } else {
+                    return i + 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+fn skip_number(bytes: &[u8], start: usize) -> usize {
+    let mut i = start;
+    if bytes[i] == b'0' && matches!(bytes.get(i + 1), Some(b'x' | b'b')) {
+        i += 2;
+        while i < bytes.len() && bytes[i].is_ascii_hexdigit() {
+            i += 1;
+        }
+        return i;
+    }
+    while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'.') {
+        i += 1;
+    }
+    if i < bytes.len()
+        && bytes[i] == b'e'
+        && bytes
+            .get(i + 1)
+            .is_some_and(|b| b.is_ascii_digit() || *b == b'+' || *b == b'-')
+    {
+        i += 2;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+    }
+    i
+}
+
+fn skip_line(bytes: &[u8], start: usize) -> usize {
+    bytes[start..]
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(bytes.len(), |at| start + at + 1)
+}
+
+// ---------------------------------------------------------------------------------- rules
+
+/// How a rule recognises injected SQL in the tokens of one reading (`after_quote`: the value
+/// was read as continuing a string).
+type Shape = fn(&[Token<'_>], bool) -> bool;
+
+/// One rule: its id, the least sensitivity at which it applies, what it looks for.
+pub(super) struct Rule {
+    pub id: u32,
+    pub level: u8,
+    pub what: &'static str,
+    shape: Shape,
+}
+
+/// In the order they are tried: the most telling shapes first.
+pub(super) const RULES: &[Rule] = &[
+    Rule {
+        id: 101_160,
+        level: 1,
+        what: "MySQL executable comment",
+        shape: |t, _| t.contains(&VersionComment),
+    },
+    Rule {
+        id: 101_110,
+        level: 1,
+        what: "UNION SELECT",
+        shape: union_select,
+    },
+    Rule {
+        id: 101_120,
+        level: 1,
+        what: "a stacked statement after a semicolon",
+        shape: stacked_statement,
+    },
+    Rule {
+        id: 101_100,
+        level: 1,
+        what: "tautology or contradiction after a closed string or number",
+        shape: tautology,
+    },
+    Rule {
+        id: 101_130,
+        level: 1,
+        what: "a closed string followed by a comment that cuts the query",
+        shape: string_then_comment,
+    },
+    Rule {
+        id: 101_140,
+        level: 1,
+        what: "time-based, file or error-based SQL function",
+        shape: dangerous_function,
+    },
+    Rule {
+        id: 101_150,
+        level: 1,
+        what: "a subquery in an expression",
+        shape: subquery_in_expression,
+    },
+    Rule {
+        id: 101_170,
+        level: 1,
+        what: "a closed string followed by a boolean operator and a function",
+        shape: string_logic_function,
+    },
+    Rule {
+        id: 101_180,
+        level: 1,
+        what: "ORDER BY, GROUP BY or HAVING after a closed string or number",
+        shape: order_by_after_close,
+    },
+    Rule {
+        id: 101_190,
+        level: 2,
+        what: "SELECT … FROM",
+        shape: select_from,
+    },
+    Rule {
+        id: 101_200,
+        level: 2,
+        what: "a closed string followed by a boolean operator",
+        shape: |t, quoted| quoted && matches!(after_close(t), [Logic, ..]),
+    },
+    Rule {
+        id: 101_210,
+        level: 2,
+        what: "SQL built-in function after an operator",
+        shape: builtin_after_operator,
+    },
+    Rule {
+        id: 101_220,
+        level: 2,
+        what: "a conditional expression (CASE WHEN, IF())",
+        shape: conditional,
+    },
+    Rule {
+        id: 101_230,
+        level: 3,
+        what: "SQL statement keywords together",
+        shape: statement_keywords,
+    },
+];
+
+fn matching_rule(tokens: &[Token<'_>], after_quote: bool, level: u8) -> Option<u32> {
+    RULES
+        .iter()
+        .find(|rule| rule.level <= level && (rule.shape)(tokens, after_quote))
+        .map(|rule| rule.id)
+}
+
+/// The tokens after the string the value closes (and any parentheses it closes with it).
+fn after_close<'t, 'a>(tokens: &'t [Token<'a>]) -> &'t [Token<'a>] {
+    let rest = tokens.strip_prefix(&[Str]).unwrap_or(tokens);
+    let closes = rest.iter().take_while(|t| **t == Close).count();
+    &rest[closes..]
+}
+
+fn is_word(token: &Token<'_>, words: &[&str]) -> bool {
+    matches!(token, Word(w) | Func(w) if words.contains(w))
+}
+
+fn is_operand(token: &Token<'_>) -> bool {
+    matches!(token, Str | Num | Var | Func(_)) || is_word(token, &["true", "false", "null"])
+}
+
+fn is_comparison(token: &Token<'_>) -> bool {
+    matches!(
+        token,
+        Op("=" | "==" | "!=" | "<>" | "<" | ">" | "<=" | ">=" | "<=>" | "!<" | "!>")
+    ) || is_word(
+        token,
+        &[
+            "like", "rlike", "regexp", "is", "in", "between", "sounds", "div",
+        ],
+    )
+}
+
+fn union_select(tokens: &[Token<'_>], _: bool) -> bool {
+    tokens.windows(2).enumerate().any(|(at, pair)| {
+        if !is_word(&pair[0], &["union", "intersect", "except", "minus"]) {
+            return false;
+        }
+        let mut rest = &tokens[at + 1..];
+        while let [first, tail @ ..] = rest
+            && (is_word(first, &["all", "distinct"]) || matches!(first, Open | Comment))
+        {
+            rest = tail;
+        }
+        match rest {
+            [select, after, ..] if is_word(select, &["select"]) => {
+                !matches!(after, Word(_))
+                    || rest
+                        .get(2)
+                        .is_some_and(|t| matches!(t, Comma) || is_word(t, &["from"]))
+            }
+            [select] => is_word(select, &["select"]),
+            _ => false,
+        }
+    })
+}
+
+fn stacked_statement(tokens: &[Token<'_>], _: bool) -> bool {
+    tokens.iter().enumerate().any(|(at, token)| {
+        if *token != Semicolon {
+            return false;
+        }
+        let (Some(Word(keyword) | Func(keyword)), Some(next)) = (tokens.get(at + 1), tokens.get(at + 2))
+        else {
+            return matches!(tokens.get(at + 1), Some(Word("shutdown"))) && tokens.len() == at + 2;
+        };
+        let then = tokens.get(at + 3);
+        match *keyword {
+            "select" => !matches!(next, Word(_)) || is_word(next, &["null", "version", "user"]),
+            "insert" | "replace" => is_word(next, &["into"]),
+            "delete" => is_word(next, &["from"]),
+            "drop" | "create" | "alter" | "truncate" => is_word(
+                next,
+                &["table", "database", "schema", "procedure", "function", "user", "view", "index", "trigger"],
+            ),
+            "update" => matches!(next, Word(_)) && then.is_some_and(|t| is_word(t, &["set"])),
+            "exec" | "execute" => matches!(next, Word(_) | Func(_) | Open | Var) && (
+                matches!(next, Word(w) | Func(w) if w.starts_with("xp_") || w.starts_with("sp_") || w.starts_with("master.")) || matches!(next, Open | Var)),
+            "declare" | "set" => matches!(next, Var),
+            "waitfor" => is_word(next, &["delay", "time"]),
+            "shutdown" => matches!(next, Comment | Semicolon),
+            _ => false,
+        }
+    })
+}
+
+/// `' or '1'='1`, `1 or 1=1`, `' or 1 --`, `' and 1=0`, `') or ('a'='a`.
+fn tautology(tokens: &[Token<'_>], after_quote: bool) -> bool {
+    let starts_closed = after_quote || matches!(tokens.first(), Some(Num | Close));
+    if !starts_closed {
+        return false;
+    }
+    let rest = if after_quote {
+        after_close(tokens)
+    } else {
+        skip_operand(tokens)
+    };
+    let [Logic, rest @ ..] = rest else {
+        return false;
+    };
+    let unary = rest
+        .iter()
+        .take_while(|t| matches!(t, Open | Op("!" | "~" | "-")) || is_word(t, &["not"]))
+        .count();
+    let [operand, after @ ..] = &rest[unary..] else {
+        return false;
+    };
+    if !is_operand(operand) {
+        return false;
+    }
+    match after {
+        [comparison, right, ..] if is_comparison(comparison) => {
+            is_operand(right) || matches!(right, Open | Word(_))
+        }
+        [] | [Comment, ..] | [Semicolon, ..] => after_quote || matches!(operand, Num | Str),
+        [Close, ..] => after_quote,
+        _ => false,
+    }
+}
+
+fn skip_operand<'t, 'a>(tokens: &'t [Token<'a>]) -> &'t [Token<'a>] {
+    let closes = tokens
+        .iter()
+        .take_while(|t| matches!(t, Num | Close))
+        .count();
+    &tokens[closes..]
+}
+
+/// `admin'--`, `x')#`, `1';--`.
+fn string_then_comment(tokens: &[Token<'_>], after_quote: bool) -> bool {
+    after_quote
+        && matches!(
+            after_close(tokens),
+            [Comment, ..] | [Semicolon, Comment, ..] | [Semicolon]
+        )
+}
+
+const DANGEROUS: &[&str] = &[
+    "sleep",
+    "benchmark",
+    "pg_sleep",
+    "load_file",
+    "extractvalue",
+    "updatexml",
+    "xp_cmdshell",
+    "sp_executesql",
+    "sp_oacreate",
+    "name_const",
+    "gtid_subset",
+    "utl_inaddr",
+    "dbms_pipe",
+    "utl_http",
+    "dbms_lock",
+    "exp",
+    "geometrycollection",
+    "multipoint",
+    "polygon",
+    "linestring",
+    "json_keys",
+    "randomblob",
+    "xmltype",
+    "ctxsys",
+    "sys_eval",
+    "sys_exec",
+    "lo_import",
+    "pg_read_file",
+    "dbms_xmlgen",
+    "dbms_java",
+];
+
+fn dangerous_function(tokens: &[Token<'_>], _: bool) -> bool {
+    tokens.iter().enumerate().any(|(at, token)| match token {
+        Func(name) if DANGEROUS.contains(name) => {
+            // `exp(` and the geometry ones are also ordinary words: ask for SQL around them.
+            !matches!(*name, "exp" | "polygon" | "multipoint" | "linestring")
+                || at > 0 && matches!(tokens[at - 1], Logic | Op(_) | Comma | Open)
+        }
+        Word("waitfor") => tokens
+            .get(at + 1)
+            .is_some_and(|t| is_word(t, &["delay", "time"])),
+        Word("into") => tokens
+            .get(at + 1)
+            .is_some_and(|t| is_word(t, &["outfile", "dumpfile"])),
+        Word(
+            "information_schema" | "sysobjects" | "syscolumns" | "pg_catalog" | "sqlite_master"
+            | "mysql.user",
+        ) => true,
+        Word(word) | Func(word) => {
+            word.starts_with("information_schema.")
+                || word.starts_with("sys.") && at > 0 && matches!(tokens[at - 1], Word("from"))
+        }
+        _ => false,
+    })
+}
+
+fn subquery_in_expression(tokens: &[Token<'_>], _: bool) -> bool {
+    tokens.windows(3).any(|w| {
+        (matches!(w[0], Logic | Op(_) | Comma) || is_comparison(&w[0]))
+            && w[1] == Open
+            && is_word(&w[2], &["select"])
+    })
+}
+
+const BUILTINS: &[&str] = &[
+    "ascii",
+    "char",
+    "chr",
+    "concat",
+    "concat_ws",
+    "group_concat",
+    "substring",
+    "substr",
+    "mid",
+    "length",
+    "len",
+    "hex",
+    "unhex",
+    "cast",
+    "convert",
+    "version",
+    "database",
+    "schema",
+    "user",
+    "current_user",
+    "system_user",
+    "session_user",
+    "count",
+    "if",
+    "iif",
+    "ifnull",
+    "nullif",
+    "coalesce",
+    "ord",
+    "char_length",
+    "md5",
+    "sha1",
+    "rand",
+    "floor",
+    "left",
+    "right",
+    "instr",
+    "locate",
+    "position",
+    "lower",
+    "upper",
+    "reverse",
+    "row",
+    "elt",
+    "make_set",
+    "benchmark",
+    "sleep",
+    "isnull",
+    "db_name",
+    "user_name",
+    "host_name",
+    "object_id",
+];
+
+/// `' and ascii(substr(...))>64`, `' or sleep(5)#`.
+fn string_logic_function(tokens: &[Token<'_>], after_quote: bool) -> bool {
+    let rest = if after_quote {
+        after_close(tokens)
+    } else {
+        skip_operand(tokens)
+    };
+    (after_quote || matches!(tokens.first(), Some(Num)))
+        && matches!(rest, [Logic, Func(name), ..] if BUILTINS.contains(name) || DANGEROUS.contains(name))
+}
+
+/// `1' order by 3--`, `1 group by 1 having 1=1`.
+fn order_by_after_close(tokens: &[Token<'_>], after_quote: bool) -> bool {
+    let rest = if after_quote {
+        after_close(tokens)
+    } else {
+        skip_operand(tokens)
+    };
+    if !(after_quote || matches!(tokens.first(), Some(Num))) {
+        return false;
+    }
+    match rest {
+        [order, by, key, ..] if is_word(order, &["order", "group"]) && is_word(by, &["by"]) => {
+            matches!(key, Num | Var | Func(_))
+                || rest
+                    .get(3)
+                    .is_none_or(|t| matches!(t, Comment | Comma | Semicolon))
+        }
+        [having, left, ..] if is_word(having, &["having"]) => is_operand(left),
+        [procedure, analyse, ..] => {
+            is_word(procedure, &["procedure"]) && is_word(analyse, &["analyse"])
+        }
+        _ => false,
+    }
+}
+
+fn select_from(tokens: &[Token<'_>], _: bool) -> bool {
+    tokens.iter().enumerate().any(|(at, token)| {
+        if !is_word(token, &["select"]) {
+            return false;
+        }
+        let window = &tokens[at + 1..tokens.len().min(at + 10)];
+        let Some(from) = window.iter().position(|t| is_word(t, &["from"])) else {
+            return false;
+        };
+        window[..from]
+            .iter()
+            .any(|t| matches!(t, Func(_) | Op("*") | Comma | Var | Num | Str))
+    })
+}
+
+fn builtin_after_operator(tokens: &[Token<'_>], _: bool) -> bool {
+    tokens.windows(2).any(|w| {
+        (matches!(w[0], Logic | Op(_)) || is_comparison(&w[0]))
+            && matches!(w[1], Func(name) if BUILTINS.contains(&name))
+    })
+}
+
+fn conditional(tokens: &[Token<'_>], _: bool) -> bool {
+    let case_when = tokens
+        .windows(2)
+        .any(|w| is_word(&w[0], &["case"]) && is_word(&w[1], &["when"]));
+    let if_call = tokens
+        .windows(2)
+        .any(|w| matches!(w, [Func("if" | "iif"), Open]))
+        && tokens.iter().any(is_comparison);
+    case_when || if_call
+}
+
+fn statement_keywords(tokens: &[Token<'_>], _: bool) -> bool {
+    tokens.windows(2).any(|w| match (&w[0], &w[1]) {
+        (Word("insert" | "replace"), Word("into")) | (Word("delete"), Word("from")) => true,
+        (Word("drop" | "create" | "alter" | "truncate"), Word("table" | "database")) => true,
+        (Word("select"), next) => !matches!(next, Word(_)),
+        (Word("exec" | "execute"), Word(w)) => w.starts_with("xp_") || w.starts_with("sp_"),
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::security::decode::normalize;
+
+    fn rule(value: &str, level: u8) -> Option<u32> {
+        detect(&normalize(value), level).map(|finding| finding.rule)
+    }
+
+    #[test]
+    fn classic_injections_are_caught_at_the_default_level() {
+        for attack in [
+            "' or '1'='1",
+            "' OR 1=1--",
+            "admin'--",
+            "admin' #",
+            "1 or 1=1",
+            "1' and 1=0 union select null,version()--",
+            "-1 UNION ALL SELECT 1,2,3",
+            "1 union/**/select/**/password/**/from/**/users",
+            "x'; DROP TABLE users; --",
+            "1; exec xp_cmdshell('dir')",
+            "1 AND SLEEP(5)",
+            "1' and benchmark(10000000,md5(1))#",
+            "'; waitfor delay '0:0:5'--",
+            "1 and extractvalue(1,concat(0x7e,version()))",
+            "1/*!50000union*/select 1",
+            "1' order by 3--",
+            "' and ascii(substring((select password from users limit 1),1,1))>64--",
+            "1 and 1=(select count(*) from information_schema.tables)",
+            "\" or \"\"=\"",
+            "') or ('a'='a",
+            "1' AND '1'='1",
+            "%27%20or%20%271%27%3D%271",
+            "' or true--",
+            "1 or sleep(5)#",
+        ] {
+            assert!(rule(attack, 1).is_some(), "missed at level 1: {attack}");
+        }
+    }
+
+    #[test]
+    fn the_words_and_punctuation_of_real_people_are_not_sql() {
+        for benign in [
+            "O'Brien",
+            "Calle de O'Donnell 12, 3º B",
+            "won't start -- tried twice; is connector #2 broken?",
+            "select another charger? it says 'error 42' and then nothing",
+            "1=1 isn't what I was charged",
+            "Please select the Type 2 connector from the list",
+            "I'd like to delete my account; update my e-mail instead?",
+            "charger 3 or 4",
+            "Rock 'n' roll and 1 more thing",
+            "drop-off point: union street 5; select parking",
+            "D'Angelo & N'Diaye, order by date please",
+            "price < 0.30 €/kWh and/or free parking",
+            "it's 22 kW (not 11) - see 'manual'",
+            "{\"id\": 7, \"status\": \"Available\"}",
+            "Jean-Luc d'Artagnan",
+            "\"Error 1\" or \"Error 2\"? neither",
+        ] {
+            assert_eq!(rule(benign, 1), None, "flagged at level 1: {benign}");
+        }
+    }
+
+    #[test]
+    fn higher_levels_catch_more() {
+        assert_eq!(rule("select password from users", 1), None);
+        assert!(rule("select password, login from users", 2).is_some());
+        assert!(rule("' or 'x", 2).is_some());
+        assert!(rule("insert into users values", 3).is_some());
+    }
+
+    #[test]
+    fn every_rule_is_listed_once() {
+        let mut ids: Vec<u32> = RULES.iter().map(|rule| rule.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), RULES.len());
+    }
+}
