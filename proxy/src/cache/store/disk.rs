@@ -747,26 +747,31 @@ impl DiskHit {
         let want = usize::try_from(self.end - self.pos)
             .unwrap_or(CHUNK)
             .min(CHUNK);
-        let (file, path, at) = (Arc::clone(&self.file), self.path.clone(), self.pos);
-        // Allocated here, not on the blocking thread: an allocator's per-thread heaps would
-        // otherwise grow on every thread of the blocking pool.
         let mut chunk = vec![0; want];
-        // One positioned read per chunk on a blocking thread: no shared file offset to keep
-        // in step, and one hop to the blocking pool rather than one per kernel read.
-        let chunk = blocking(&self.path, move || {
-            let mut filled = 0;
-            while filled < want {
-                match file.read_at(&mut chunk[filled..], at + filled as u64) {
-                    Ok(0) => break,
-                    Ok(read) => filled += read,
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                    Err(source) => return Err(DiskError::Read { path, source }),
+        // Hits are mostly in the page cache: those bytes are copied here and now, without a
+        // trip to the blocking pool, as long as the kernel can do it without waiting.
+        let cached = read_cached(&self.file, &mut chunk, self.pos);
+        let chunk = if cached == want {
+            chunk
+        } else {
+            let (file, path, at) = (Arc::clone(&self.file), self.path.clone(), self.pos);
+            // The buffer was allocated here, not on the blocking thread: an allocator's
+            // per-thread heaps would otherwise grow on every thread of the pool.
+            blocking(&self.path, move || {
+                let mut filled = cached;
+                while filled < want {
+                    match file.read_at(&mut chunk[filled..], at + filled as u64) {
+                        Ok(0) => break,
+                        Ok(read) => filled += read,
+                        Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                        Err(source) => return Err(DiskError::Read { path, source }),
+                    }
                 }
-            }
-            chunk.truncate(filled);
-            Ok(chunk)
-        })
-        .await?;
+                chunk.truncate(filled);
+                Ok(chunk)
+            })
+            .await?
+        };
         if chunk.len() < want {
             // The trailer was checked at `read`, so the file was cut after it was opened.
             let found = self.pos + chunk.len() as u64;
@@ -975,6 +980,26 @@ async fn blocking<T: Send + 'static>(
             path: path.to_path_buf(),
             source,
         })?
+}
+
+/// Reads into `buf` from `offset` what the page cache holds, without blocking on the disk
+/// (`RWF_NOWAIT`); returns how many bytes it read, 0 when the kernel would have to wait or
+/// cannot read this way. The caller reads the rest on a blocking thread.
+fn read_cached(file: &fs::File, buf: &mut [u8], offset: u64) -> usize {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let mut slices = [io::IoSliceMut::new(&mut buf[filled..])];
+        match rustix::io::preadv2(
+            file,
+            &mut slices,
+            offset + filled as u64,
+            rustix::io::ReadWriteFlags::NOWAIT,
+        ) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => filled += read,
+        }
+    }
+    filled
 }
 
 /// Renames the synced temporary file `from` into place at `to`, deletes `stale` (the `.head`
