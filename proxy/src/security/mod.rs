@@ -7,6 +7,7 @@
 //! corpus in `bench/waf-corpus`.
 
 pub mod decode;
+pub mod parts;
 pub mod sqli;
 pub mod xss;
 
@@ -47,6 +48,39 @@ pub fn rules() -> impl Iterator<Item = (Family, u32, u8, &'static str)> {
         .iter()
         .map(|(id, level, what)| (Family::Xss, *id, *level, *what));
     sqli.chain(xss)
+}
+
+/// A finding with where in the request it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detection {
+    pub finding: Finding,
+    pub location: parts::Location,
+    /// The argument, cookie, header or JSON path; empty for the path and a whole body.
+    pub name: String,
+    /// The start of the matched value, for the security log.
+    pub excerpt: String,
+}
+
+/// How much of a matched value the security log keeps.
+const EXCERPT_CHARS: usize = 120;
+
+/// The first finding in `request` at `level`, and whether its body was malformed.
+pub fn inspect_request(
+    request: &parts::Request<'_>,
+    limits: &parts::PartLimits,
+    level: u8,
+) -> (Option<Detection>, Option<parts::Malformed>) {
+    let (found, malformed) = parts::parts(request, limits);
+    let detection = found.iter().find_map(|part| {
+        let finding = inspect_value(&part.value, level)?;
+        Some(Detection {
+            finding,
+            location: part.location,
+            name: part.name.to_string(),
+            excerpt: part.value.chars().take(EXCERPT_CHARS).collect(),
+        })
+    });
+    (detection, malformed)
 }
 
 /// The first finding in one value (as received, before decoding) at `level`.

@@ -121,8 +121,9 @@ fn lex<'a>(text: &'a str, tokens: &mut Vec<Token<'a>>) {
                         Some(end) => i + 2 + end + 2,
                         None => bytes.len(),
                     };
-                    // An empty comment is a space in disguise (`union/**/select`).
-                    if tokens.last() != Some(&Comment) {
+                    // Inside the value a comment is a space in disguise (`union/**/select`);
+                    // only one that ends the value cuts a query off.
+                    if bytes[i..].iter().all(u8::is_ascii_whitespace) {
                         tokens.push(Comment);
                     }
                 }
@@ -318,6 +319,24 @@ pub(super) const RULES: &[Rule] = &[
         shape: order_by_after_close,
     },
     Rule {
+        id: 101_240,
+        level: 1,
+        what: "a comparison right after a closed string",
+        shape: string_comparison,
+    },
+    Rule {
+        id: 101_250,
+        level: 1,
+        what: "SQL operands ended by a comment",
+        shape: expression_then_comment,
+    },
+    Rule {
+        id: 101_260,
+        level: 1,
+        what: "a parenthesised or leading SELECT … FROM",
+        shape: leading_select_from,
+    },
+    Rule {
         id: 101_190,
         level: 2,
         what: "SELECT … FROM",
@@ -394,6 +413,12 @@ fn union_select(tokens: &[Token<'_>], _: bool) -> bool {
         {
             rest = tail;
         }
+        if let [select, modifier, tail @ ..] = rest
+            && is_word(select, &["select"])
+            && is_word(modifier, &["all", "distinct", "top", "null"])
+        {
+            return !tail.is_empty() || is_word(modifier, &["null"]);
+        }
         match rest {
             [select, after, ..] if is_word(select, &["select"]) => {
                 !matches!(after, Word(_))
@@ -407,6 +432,12 @@ fn union_select(tokens: &[Token<'_>], _: bool) -> bool {
     })
 }
 
+const STATEMENTS: &[&str] = &[
+    "select", "insert", "update", "delete", "drop", "create", "alter", "exec", "execute",
+    "declare", "set", "if", "waitfor", "shutdown", "truncate", "grant", "revoke", "begin", "use",
+    "load", "call", "handler", "replace", "rename", "lock", "show", "describe", "merge", "union",
+];
+
 fn stacked_statement(tokens: &[Token<'_>], _: bool) -> bool {
     tokens.iter().enumerate().any(|(at, token)| {
         if *token != Semicolon {
@@ -417,6 +448,15 @@ fn stacked_statement(tokens: &[Token<'_>], _: bool) -> bool {
             return matches!(tokens.get(at + 1), Some(Word("shutdown"))) && tokens.len() == at + 2;
         };
         let then = tokens.get(at + 3);
+        // After a number, a string or a parenthesis the value closed, any statement is one.
+        let before = &tokens[..at];
+        let words = before.iter().filter(|t| matches!(t, Word(_))).count();
+        let after_operand = at > 0
+            && matches!(tokens[at - 1], Num | Str | Close)
+            && (words == 0 || words == 1 && before.contains(&Close));
+        if after_operand && STATEMENTS.contains(keyword) {
+            return true;
+        }
         match *keyword {
             "select" => !matches!(next, Word(_)) || is_word(next, &["null", "version", "user"]),
             "insert" | "replace" => is_word(next, &["into"]),
@@ -436,23 +476,19 @@ fn stacked_statement(tokens: &[Token<'_>], _: bool) -> bool {
     })
 }
 
-/// `' or '1'='1`, `1 or 1=1`, `' or 1 --`, `' and 1=0`, `') or ('a'='a`.
+/// `' or '1'='1`, `1 or 1=1`, `' or 1 --`, `' and 1=0`, `') or ('a'='a`, `foo) and 1=2#`.
 fn tautology(tokens: &[Token<'_>], after_quote: bool) -> bool {
-    let starts_closed = after_quote || matches!(tokens.first(), Some(Num | Close));
-    if !starts_closed {
+    let Some(rest) = after_leading_expression(tokens, after_quote) else {
         return false;
-    }
-    let rest = if after_quote {
-        after_close(tokens)
-    } else {
-        skip_operand(tokens)
     };
     let [Logic, rest @ ..] = rest else {
         return false;
     };
     let unary = rest
         .iter()
-        .take_while(|t| matches!(t, Open | Op("!" | "~" | "-")) || is_word(t, &["not"]))
+        .take_while(|t| {
+            matches!(t, Open | Op("!" | "~" | "-" | "+")) || is_word(t, &["not", "binary"])
+        })
         .count();
     let [operand, after @ ..] = &rest[unary..] else {
         return false;
@@ -460,22 +496,108 @@ fn tautology(tokens: &[Token<'_>], after_quote: bool) -> bool {
     if !is_operand(operand) {
         return false;
     }
+    let after = if matches!(operand, Func(_)) {
+        skip_call(after)
+    } else {
+        after
+    };
     match after {
         [comparison, right, ..] if is_comparison(comparison) => {
-            is_operand(right) || matches!(right, Open | Word(_))
+            is_operand(right) || matches!(right, Open | Word(_) | Op("-" | "+" | "!"))
         }
-        [] | [Comment, ..] | [Semicolon, ..] => after_quote || matches!(operand, Num | Str),
-        [Close, ..] => after_quote,
+        [] | [Comment, ..] | [Semicolon, ..] => {
+            after_quote || matches!(operand, Num | Str | Func(_))
+        }
+        [Close, ..] => after_quote || matches!(operand, Num | Str),
+        [clause, ..]
+            if is_word(
+                clause,
+                &[
+                    "group",
+                    "order",
+                    "having",
+                    "limit",
+                    "union",
+                    "procedure",
+                    "into",
+                ],
+            ) =>
+        {
+            true
+        }
+        [Logic, ..] => after_quote,
         _ => false,
     }
 }
 
-fn skip_operand<'t, 'a>(tokens: &'t [Token<'a>]) -> &'t [Token<'a>] {
-    let closes = tokens
+/// What follows the expression the value completes before its first boolean operator:
+/// the string it closes (`after_quote`), or a leading number or closed parenthesis
+/// (`1`, `-1`, `1=1)`, `foo)`). `None` when the value does not start that way.
+fn after_leading_expression<'t, 'a>(
+    tokens: &'t [Token<'a>],
+    after_quote: bool,
+) -> Option<&'t [Token<'a>]> {
+    if after_quote {
+        return Some(after_close(tokens));
+    }
+    let lead = tokens
         .iter()
-        .take_while(|t| matches!(t, Num | Close))
+        .take_while(|t| matches!(t, Num | Str | Word(_) | Close | Op(_)) || is_comparison(t))
         .count();
-    &tokens[closes..]
+    let expression = &tokens[..lead];
+    let starts_with_number = matches!(expression, [Num, ..] | [Op("-" | "+"), Num, ..]);
+    let closes = expression.contains(&Close);
+    let words = expression.iter().filter(|t| matches!(t, Word(_))).count();
+    (starts_with_number && words == 0 || closes && words <= 1).then(|| &tokens[lead..])
+}
+
+/// The tokens after a leading number and the parentheses it closes (`-1)`), or `None`.
+fn after_number<'t, 'a>(tokens: &'t [Token<'a>]) -> Option<&'t [Token<'a>]> {
+    let rest = tokens.strip_prefix(&[Op("-")]).unwrap_or(tokens);
+    let rest = rest.strip_prefix(&[Num])?;
+    let closes = rest.iter().take_while(|t| **t == Close).count();
+    Some(&rest[closes..])
+}
+
+/// The tokens after a call's parenthesised arguments.
+fn skip_call<'t, 'a>(tokens: &'t [Token<'a>]) -> &'t [Token<'a>] {
+    if tokens.first() != Some(&Open) {
+        return tokens;
+    }
+    let mut depth = 0usize;
+    for (at, token) in tokens.iter().enumerate() {
+        match token {
+            Open => depth += 1,
+            Close => {
+                depth -= 1;
+                if depth == 0 {
+                    return &tokens[at + 1..];
+                }
+            }
+            _ => {}
+        }
+    }
+    &[]
+}
+
+/// `' is 99999 = '`, `a' < 'b`, `aa'like'0`: a comparison right where the string closes.
+fn string_comparison(tokens: &[Token<'_>], after_quote: bool) -> bool {
+    after_quote
+        && matches!(after_close(tokens), [comparison, right, ..]
+            if is_comparison(comparison) && matches!(right, Str | Num | Var | Func(_) | Op("-")))
+}
+
+/// `( 'a' ) --`, `1 /*`, `-1#`: a value of SQL operands ended by a comment.
+fn expression_then_comment(tokens: &[Token<'_>], after_quote: bool) -> bool {
+    let [body @ .., Comment] = tokens else {
+        return false;
+    };
+    !after_quote
+        && !body.is_empty()
+        && body.iter().all(|t| {
+            !matches!(t, Word(_)) || is_word(t, &["binary", "select", "null", "or", "and"])
+        })
+        && body.iter().any(|t| matches!(t, Str | Num | Var | Func(_)))
 }
 
 /// `admin'--`, `x')#`, `1';--`.
@@ -610,25 +732,24 @@ const BUILTINS: &[&str] = &[
 
 /// `' and ascii(substr(...))>64`, `' or sleep(5)#`.
 fn string_logic_function(tokens: &[Token<'_>], after_quote: bool) -> bool {
-    let rest = if after_quote {
-        after_close(tokens)
-    } else {
-        skip_operand(tokens)
+    let Some(rest) = after_leading_expression(tokens, after_quote) else {
+        return false;
     };
-    (after_quote || matches!(tokens.first(), Some(Num)))
-        && matches!(rest, [Logic, Func(name), ..] if BUILTINS.contains(name) || DANGEROUS.contains(name))
+    let opens = rest.iter().skip(1).take_while(|t| **t == Open).count();
+    matches!(rest, [Logic, ..])
+        && matches!(rest.get(1 + opens), Some(Func(name)) if BUILTINS.contains(name) || DANGEROUS.contains(name))
 }
 
 /// `1' order by 3--`, `1 group by 1 having 1=1`.
 fn order_by_after_close(tokens: &[Token<'_>], after_quote: bool) -> bool {
     let rest = if after_quote {
-        after_close(tokens)
+        Some(after_close(tokens))
     } else {
-        skip_operand(tokens)
+        after_number(tokens)
     };
-    if !(after_quote || matches!(tokens.first(), Some(Num))) {
+    let Some(rest) = rest else {
         return false;
-    }
+    };
     match rest {
         [order, by, key, ..] if is_word(order, &["order", "group"]) && is_word(by, &["by"]) => {
             matches!(key, Num | Var | Func(_))
@@ -642,6 +763,13 @@ fn order_by_after_close(tokens: &[Token<'_>], after_quote: bool) -> bool {
         }
         _ => false,
     }
+}
+
+fn leading_select_from(tokens: &[Token<'_>], _: bool) -> bool {
+    tokens.iter().enumerate().any(|(at, token)| {
+        let leading = at == 0 || matches!(tokens[at - 1], Open | Semicolon);
+        leading && is_word(token, &["select"]) && select_from(&tokens[at..], false)
+    })
 }
 
 fn select_from(tokens: &[Token<'_>], _: bool) -> bool {
