@@ -24,7 +24,11 @@ pub fn normalize(value: &str) -> Cow<'_, str> {
             None => break,
         }
     }
-    if text.contains('&') {
+    // Twice: `&amp;lt;` is how markup looks once encoded for HTML inside XML or HTML.
+    for _ in 0..2 {
+        if !text.contains('&') {
+            break;
+        }
         text = html_references(&text);
     }
     if text.contains('\\') {
@@ -185,6 +189,9 @@ fn escapes(text: &str) -> String {
 fn fold_char(c: char) -> Option<char> {
     match c {
         '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0),
+        // US-ASCII with the high bit set: `\xbcscript\xbe` is `<script>` to old browsers.
+        '\u{bc}' => Some('<'),
+        '\u{be}' => Some('>'),
         '\t' | '\n' | '\r' => Some(c),
         c if c.is_control() => None,
         // Zero-width characters hide keywords from a reader as well as from a rule.

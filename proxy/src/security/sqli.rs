@@ -145,10 +145,22 @@ fn lex<'a>(text: &'a str, tokens: &mut Vec<Token<'a>>) {
                 tokens.push(Semicolon);
                 i += 1;
             }
+            _ if separator_len(&bytes[i..]) > 0 => i += separator_len(&bytes[i..]),
             b'a'..=b'z' | b'A'..=b'Z' | b'_' | b'$' | 0x80.. => {
                 let start = i;
-                while i < bytes.len() && is_word_byte(bytes[i]) {
+                while i < bytes.len() && is_word_byte(bytes[i]) && separator_len(&bytes[i..]) == 0 {
                     i += 1;
+                }
+                // `news.version`, `information_schema.tables`: one qualified name.
+                while bytes.get(i) == Some(&b'.')
+                    && bytes
+                        .get(i + 1)
+                        .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
+                {
+                    i += 1;
+                    while i < bytes.len() && is_word_byte(bytes[i]) {
+                        i += 1;
+                    }
                 }
                 let word = &text[start..i];
                 tokens.push(classify(word, &bytes[i..]));
@@ -164,6 +176,16 @@ fn lex<'a>(text: &'a str, tokens: &mut Vec<Token<'a>>) {
             }
         }
     }
+}
+
+/// The length of a non-breaking or ideographic space, or of a character lost in decoding,
+/// at the start of `bytes`: they separate words as spaces do. 0 for anything else.
+fn separator_len(bytes: &[u8]) -> usize {
+    const SEPARATORS: [&str; 3] = ["\u{a0}", "\u{fffd}", "\u{3000}"];
+    SEPARATORS
+        .iter()
+        .find(|separator| bytes.starts_with(separator.as_bytes()))
+        .map_or(0, |separator| separator.len())
 }
 
 fn is_word_byte(b: u8) -> bool {
@@ -387,7 +409,23 @@ fn is_word(token: &Token<'_>, words: &[&str]) -> bool {
 }
 
 fn is_operand(token: &Token<'_>) -> bool {
-    matches!(token, Str | Num | Var | Func(_)) || is_word(token, &["true", "false", "null"])
+    matches!(token, Str | Num | Var | Func(_))
+        || is_word(
+            token,
+            &[
+                "true",
+                "false",
+                "null",
+                "current_user",
+                "user",
+                "database",
+                "version",
+                "system_user",
+                "session_user",
+                "localtime",
+                "current_date",
+            ],
+        )
 }
 
 fn is_comparison(token: &Token<'_>) -> bool {
@@ -420,13 +458,10 @@ fn union_select(tokens: &[Token<'_>], _: bool) -> bool {
             return !tail.is_empty() || is_word(modifier, &["null"]);
         }
         match rest {
-            [select, after, ..] if is_word(select, &["select"]) => {
-                !matches!(after, Word(_))
-                    || rest
-                        .get(2)
-                        .is_some_and(|t| matches!(t, Comma) || is_word(t, &["from"]))
-            }
-            [select] => is_word(select, &["select"]),
+            // `union select committee meeting` is English; `union select u.* from` is not.
+            [select, Word(_), Word(next), ..] if is_word(select, &["select"]) => *next == "from",
+            [select, Word(_)] if is_word(select, &["select"]) => false,
+            [select, ..] => is_word(select, &["select"]),
             _ => false,
         }
     })
@@ -493,7 +528,14 @@ fn tautology(tokens: &[Token<'_>], after_quote: bool) -> bool {
     let [operand, after @ ..] = &rest[unary..] else {
         return false;
     };
-    if !is_operand(operand) {
+    if matches!(operand, Word(w) if w.starts_with("select")) {
+        return true;
+    }
+    // A column compared with a value: `or name like '%'`, `and news.version=0`.
+    let compared_column = matches!(operand, Word(_))
+        && matches!(after, [comparison, right, ..] if is_comparison(comparison)
+            && matches!(right, Str | Num | Var | Func(_) | Op("!" | "-")));
+    if !is_operand(operand) && !compared_column {
         return false;
     }
     let after = if matches!(operand, Func(_)) {
@@ -542,13 +584,17 @@ fn after_leading_expression<'t, 'a>(
     }
     let lead = tokens
         .iter()
-        .take_while(|t| matches!(t, Num | Str | Word(_) | Close | Op(_)) || is_comparison(t))
+        .take_while(|t| matches!(t, Num | Str | Word(_) | Open | Close | Op(_)) || is_comparison(t))
         .count();
     let expression = &tokens[..lead];
     let starts_with_number = matches!(expression, [Num, ..] | [Op("-" | "+"), Num, ..]);
     let closes = expression.contains(&Close);
     let words = expression.iter().filter(|t| matches!(t, Word(_))).count();
-    (starts_with_number && words == 0 || closes && words <= 1).then(|| &tokens[lead..])
+    // `phpx and 1=1`: one bareword, then a tautology of numbers.
+    let lone_word = words == 1
+        && lead == 1
+        && matches!(&tokens[lead..], [Logic, Num, comparison, Num, ..] if is_comparison(comparison));
+    (starts_with_number && words == 0 || closes && words <= 1 || lone_word).then(|| &tokens[lead..])
 }
 
 /// The tokens after a leading number and the parentheses it closes (`-1)`), or `None`.
@@ -582,9 +628,30 @@ fn skip_call<'t, 'a>(tokens: &'t [Token<'a>]) -> &'t [Token<'a>] {
 
 /// `' is 99999 = '`, `a' < 'b`, `aa'like'0`: a comparison right where the string closes.
 fn string_comparison(tokens: &[Token<'_>], after_quote: bool) -> bool {
-    after_quote
-        && matches!(after_close(tokens), [comparison, right, ..]
-            if is_comparison(comparison) && matches!(right, Str | Num | Var | Func(_) | Op("-")))
+    if !after_quote {
+        return false;
+    }
+    let operator = |t: &Token<'_>| {
+        is_comparison(t)
+            || matches!(
+                t,
+                Op("/" | "*" | "^" | "|" | "&" | "<<" | ">>" | "%" | "+" | "-")
+            )
+            || is_word(t, &["div", "mod", "sounds"])
+    };
+    match after_close(tokens) {
+        [op, right, ..] if operator(op) => {
+            matches!(right, Str | Num | Var | Func(_) | Op("-" | "+" | "!" | "~"))
+                || is_operand(right)
+                || matches!(right, Word(_))
+                    && tokens
+                        .iter()
+                        .skip(3)
+                        .any(|t| is_comparison(t) || *t == Logic)
+        }
+        [op] => operator(op),
+        _ => false,
+    }
 }
 
 /// `( 'a' ) --`, `1 /*`, `-1#`: a value of SQL operands ended by a comment.
@@ -602,6 +669,12 @@ fn expression_then_comment(tokens: &[Token<'_>], after_quote: bool) -> bool {
 
 /// `admin'--`, `x')#`, `1';--`.
 fn string_then_comment(tokens: &[Token<'_>], after_quote: bool) -> bool {
+    if after_quote
+        && matches!(after_close(tokens), [Semicolon, ..])
+        && tokens.last() == Some(&Comment)
+    {
+        return true;
+    }
     after_quote
         && matches!(
             after_close(tokens),
@@ -648,6 +721,9 @@ fn dangerous_function(tokens: &[Token<'_>], _: bool) -> bool {
             // `exp(` and the geometry ones are also ordinary words: ask for SQL around them.
             !matches!(*name, "exp" | "polygon" | "multipoint" | "linestring")
                 || at > 0 && matches!(tokens[at - 1], Logic | Op(_) | Comma | Open)
+        }
+        Word("against") => {
+            tokens.get(at + 1) == Some(&Open) && tokens[..at].iter().any(|t| is_word(t, &["match"]))
         }
         Word("waitfor") => tokens
             .get(at + 1)
@@ -777,7 +853,7 @@ fn select_from(tokens: &[Token<'_>], _: bool) -> bool {
         if !is_word(token, &["select"]) {
             return false;
         }
-        let window = &tokens[at + 1..tokens.len().min(at + 10)];
+        let window = &tokens[at + 1..tokens.len().min(at + 40)];
         let Some(from) = window.iter().position(|t| is_word(t, &["from"])) else {
             return false;
         };
@@ -886,6 +962,28 @@ mod tests {
         assert!(rule("select password, login from users", 2).is_some());
         assert!(rule("' or 'x", 2).is_some());
         assert!(rule("insert into users values", 3).is_some());
+    }
+
+    #[test]
+    fn any_text_is_read_without_a_panic() {
+        let pieces = [
+            "'", "\"", "`", "(", ")", "--", "#", "/*", "*/", "/*!", "@", "@@", ";", ",", ".", "0x",
+            "1", "1e", "and", "or", "select", "union", "from", "\u{a0}", "\u{fffd}", "é", "ñ",
+            "中", "🔌", "\u{3000}", "\\", "=", "<>", "||", " ", "\n", "a.b", "x(", "case", "º",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..(state % 12) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            for level in 1..=3 {
+                let _ = detect(&text, level);
+            }
+        }
     }
 
     #[test]

@@ -29,6 +29,16 @@ pub(super) const RULES: &[(u32, u8, &str)] = &[
         1,
         "a script call breaking out of a string or an attribute",
     ),
+    (
+        102_190,
+        1,
+        "a script object or global reached in a disguise (document.cookie, self['alert'])",
+    ),
+    (
+        102_200,
+        1,
+        "script obfuscation (JSFuck, UTF-7 markup, calls through template literals)",
+    ),
     (102_150, 2, "any event-handler-like attribute"),
     (102_160, 2, "a script call or a script object anywhere"),
     (102_170, 2, "a client-side template expression"),
@@ -258,10 +268,97 @@ fn default_rules(value: &str) -> Option<u32> {
     {
         return Some(102_130);
     }
-    if breaking_script_call(&compact) {
+    if breaking_script_call(&compact) || direct_script_call(value) {
         return Some(102_140);
     }
+    let script = script_compact(&compact);
+    if SCRIPT_GLOBALS.iter().any(|global| script.contains(global)) {
+        return Some(102_190);
+    }
+    if [
+        "![]", "+[]", "[][", "+adw-", ".call`", ".apply`", ".bind`", "${alert", "${eval",
+    ]
+    .iter()
+    .any(|needle| compact.contains(needle))
+        || compact.contains("url(javascript")
+        || compact.contains("url(vbscript")
+        || compact.contains("-moz-binding")
+    {
+        return Some(102_200);
+    }
     None
+}
+
+/// Script objects and calls as `script_compact` spells them: `document.cookie`,
+/// `(document)['cookie']` and `document/**/.cookie` all read `documentcookie`.
+const SCRIPT_GLOBALS: &[&str] = &[
+    "documentcookie",
+    "documentdomain",
+    "documentwrite",
+    "documentlocation",
+    "windowlocation",
+    "documentbodyappendchild",
+    "documentcreateelement",
+    "documentqueryselector",
+    "windowalert",
+    "selfalert",
+    "topalert",
+    "parentalert",
+    "framesalert",
+    "windowdocument",
+    "selfdocument",
+    "topdocument",
+    "windoweval",
+    "selfeval",
+    "topeval",
+    "globalthis",
+    "newfunction",
+    "locationhref",
+    "locationhash",
+    "locationreplace",
+    "windowopen",
+    "stringfromcharcode",
+    "innerhtml",
+    "outerhtml",
+];
+
+/// The value without what JavaScript lets stand between the parts of a member access:
+/// comments, quotes, brackets, parentheses and dots.
+fn script_compact(compact: &str) -> String {
+    let mut out = String::with_capacity(compact.len());
+    let mut rest = compact;
+    while let Some(start) = rest.find("/*") {
+        out.push_str(&rest[..start]);
+        rest = rest[start + 2..]
+            .split_once("*/")
+            .map_or("", |(_, after)| after);
+    }
+    out.push_str(rest);
+    out.retain(|c| !matches!(c, '"' | '\'' | '`' | '[' | ']' | '(' | ')' | '.'));
+    out
+}
+
+/// `alert(1)`, `eval('…')`, `setInterval(code, 1)`: the calls that only script makes,
+/// written as script writes them (no space before the parenthesis).
+fn direct_script_call(value: &str) -> bool {
+    [
+        "alert(",
+        "alert`",
+        "prompt(",
+        "eval(",
+        "settimeout(",
+        "setinterval(",
+        "atob(",
+        "btoa(",
+        "execscript(",
+        "new function(",
+    ]
+    .iter()
+    .any(|call| {
+        value
+            .match_indices(call)
+            .any(|(at, _)| at == 0 || !value.as_bytes()[at - 1].is_ascii_alphanumeric())
+    })
 }
 
 fn sensitive_rules(value: &str) -> Option<u32> {
@@ -286,17 +383,18 @@ fn sensitive_rules(value: &str) -> Option<u32> {
 fn tags(value: &str) -> impl Iterator<Item = &str> {
     value.match_indices('<').filter_map(move |(at, _)| {
         let rest = &value[at + 1..];
-        let rest = rest.strip_prefix('/').unwrap_or(rest);
+        let rest = rest.strip_prefix(['/', '?']).unwrap_or(rest);
         let len = rest
             .bytes()
             .take_while(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b':')
             .count();
-        let name = &rest[..len];
+        // `<x:script xmlns:x=…>` is a script element of the XHTML namespace.
+        let name = rest[..len].rsplit(':').next().unwrap_or("");
         let ends = rest[len..]
             .bytes()
             .next()
             .is_none_or(|b| b.is_ascii_whitespace() || matches!(b, b'/' | b'>' | 0x0c));
-        (len > 0 && name.as_bytes()[0].is_ascii_alphabetic() && ends).then_some(name)
+        (name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic()) && ends).then_some(name)
     })
 }
 
@@ -444,8 +542,9 @@ mod tests {
         assert_eq!(rule("<b>bold</b>", 3), Some(102_180));
         assert_eq!(rule("x onanything=1", 1), None);
         assert_eq!(rule("x onanything=1", 2), Some(102_150));
-        assert_eq!(rule("alert(1)", 1), None);
-        assert_eq!(rule("alert(1)", 2), Some(102_160));
+        assert_eq!(rule("alert(1)", 1), Some(102_140));
+        assert_eq!(rule("confirm(1)", 1), None);
+        assert_eq!(rule("confirm(1)", 2), Some(102_160));
         assert_eq!(rule("{{7*7}}", 2), None);
         assert_eq!(rule("{{constructor.constructor(1)()}}", 2), Some(102_160));
     }
