@@ -3,7 +3,8 @@
 //! label, how many attacks are caught and how many benign requests are flagged, the CRS
 //! attacks by the paranoia level of the rule they were written for, the time the inspection
 //! takes per request, and the goals beside the figures. `--misses N` lists N missed attacks
-//! and every flagged benign request, for tuning; `--json PATH` writes the figures.
+//! and every flagged benign request, for tuning; `--json PATH` writes the figures. The time per
+//! request is the median of five inspections of it at the default level.
 
 // A report printed for a person is what this program is for.
 #![allow(clippy::print_stdout)]
@@ -33,7 +34,8 @@ struct Line {
 const GOAL_DETECTED: f64 = 95.0;
 const GOAL_FLAGGED: f64 = 0.5;
 const GOAL_P99_US: f64 = 50.0;
-const TIMING_ROUNDS: usize = 3;
+/// Each request is timed this many times; the median counts.
+const TIMING_ROUNDS: usize = 5;
 
 #[derive(Debug, Default, Clone)]
 struct Tally {
@@ -93,6 +95,7 @@ fn main() -> anyhow::Result<()> {
     let mut missed: Vec<String> = Vec::new();
     let mut flagged: Vec<String> = Vec::new();
     let mut timings: Vec<Duration> = Vec::new();
+    let mut benign_timings: Vec<Duration> = Vec::new();
     let started = Instant::now();
 
     for file in &files {
@@ -121,11 +124,22 @@ fn main() -> anyhow::Result<()> {
                 .map(|level| security::inspect_request(&request, &limits, level).0)
                 .collect();
             let hits: Vec<bool> = verdicts.iter().map(Option::is_some).collect();
-            for _ in 0..TIMING_ROUNDS {
-                let at = Instant::now();
-                let verdict = security::inspect_request(&request, &limits, DEFAULT_LEVEL);
-                timings.push(at.elapsed());
-                std::hint::black_box(verdict);
+            // The median of a few rounds: one preemption of this process is not the
+            // inspection's cost, while a request that is slow to inspect is slow every time.
+            let mut rounds: Vec<Duration> = (0..TIMING_ROUNDS)
+                .map(|_| {
+                    let at = Instant::now();
+                    let verdict = security::inspect_request(&request, &limits, DEFAULT_LEVEL);
+                    let took = at.elapsed();
+                    std::hint::black_box(verdict);
+                    took
+                })
+                .collect();
+            rounds.sort_unstable();
+            let took = rounds[TIMING_ROUNDS / 2];
+            timings.push(took);
+            if line.label == "benign" {
+                benign_timings.push(took);
             }
             let attack = line.label != "benign";
             by_source
@@ -179,12 +193,8 @@ fn main() -> anyhow::Result<()> {
     }
 
     timings.sort_unstable();
-    let micros = |fraction: f64| {
-        let index = ((timings.len() as f64 * fraction).ceil() as usize).saturating_sub(1);
-        timings
-            .get(index)
-            .map_or(f64::NAN, |d| d.as_secs_f64() * 1e6)
-    };
+    benign_timings.sort_unstable();
+    let micros = |fraction: f64| percentile(&timings, fraction);
 
     println!();
     println!(
@@ -243,8 +253,14 @@ fn main() -> anyhow::Result<()> {
     let (p50, p99, max) = (micros(0.5), micros(0.99), micros(1.0));
     println!();
     println!(
-        "Inspection time per request at level {DEFAULT_LEVEL} ({} timings): p50 {p50:.1} µs, p99 {p99:.1} µs, max {max:.1} µs",
+        "Inspection time per request at level {DEFAULT_LEVEL} ({} requests, median of {TIMING_ROUNDS} runs each): p50 {p50:.1} µs, p99 {p99:.1} µs, max {max:.1} µs",
         timings.len()
+    );
+    println!(
+        "  benign requests only: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        percentile(&benign_timings, 0.5),
+        percentile(&benign_timings, 0.99),
+        percentile(&benign_timings, 1.0)
     );
     println!();
     let verdict = |met: bool| if met { "MET    " } else { "NOT MET" };
@@ -274,9 +290,10 @@ fn main() -> anyhow::Result<()> {
             benign.total
         );
     }
+    let benign_p99 = percentile(&benign_timings, 0.99);
     println!(
-        "  {} inspection p99 {p99:.1} µs (goal < {GOAL_P99_US} µs)",
-        verdict(p99 < GOAL_P99_US)
+        "  {} inspection p99 {p99:.1} µs, of benign requests {benign_p99:.1} µs (goal < {GOAL_P99_US} µs)",
+        verdict(p99 < GOAL_P99_US && benign_p99 < GOAL_P99_US)
     );
 
     println!();
@@ -324,6 +341,14 @@ fn main() -> anyhow::Result<()> {
         println!("\nJSON: {path}");
     }
     Ok(())
+}
+
+/// The value at `fraction` of sorted durations, in microseconds.
+fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
+    let index = ((sorted.len() as f64 * fraction).ceil() as usize).saturating_sub(1);
+    sorted
+        .get(index)
+        .map_or(f64::NAN, |d| d.as_secs_f64() * 1e6)
 }
 
 /// The paranoia level a CRS line's note names (`paranoia-level/N; …`).

@@ -316,11 +316,13 @@ fn multipart_fields(
     true
 }
 
-/// Names like `radius`, `evses[0].uid` or `session_id` carry nothing to inspect; any other
-/// name is read as a value too (attacks ride in argument and cookie names as well).
+/// Short names like `radius`, `evses[0].uid` or `session_id` carry nothing to inspect; any
+/// other name is read as a value too (attacks ride in argument and cookie names as well).
 fn is_plain_name(name: &str) -> bool {
-    name.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'[' | b']'))
+    name.len() <= 12
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'[' | b']'))
 }
 
 /// One round of percent-decoding (and `+` as a space in form encoding), lossy on bytes that

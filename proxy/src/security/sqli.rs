@@ -48,6 +48,12 @@ pub fn detect(value: &str, level: u8) -> Option<Finding> {
     {
         return None;
     }
+    if level >= 1 && nosql_operator(value) {
+        return Some(Finding {
+            family: Family::Sqli,
+            rule: 101_270,
+        });
+    }
     let mut tokens = Vec::with_capacity(16);
     for quote in [None, Some(b'\''), Some(b'"')] {
         let start = match quote {
@@ -109,7 +115,11 @@ fn lex<'a>(text: &'a str, tokens: &mut Vec<Token<'a>>) {
                 tokens.push(Comment);
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                if bytes.get(i + 2) == Some(&b'!') {
+                if bytes.get(i + 2) == Some(&b'+') {
+                    // An optimizer hint: the server reads it, so it is no comment to skip.
+                    i += 3;
+                    tokens.push(VersionComment);
+                } else if bytes.get(i + 2) == Some(&b'!') {
                     // The content runs: lex on inside it, past the version number.
                     i += 3;
                     while i < bytes.len() && bytes[i].is_ascii_digit() {
@@ -359,6 +369,42 @@ pub(super) const RULES: &[Rule] = &[
         shape: leading_select_from,
     },
     Rule {
+        id: 101_280,
+        level: 1,
+        what: "database catalogue names and information functions",
+        shape: catalogue_names,
+    },
+    Rule {
+        id: 101_290,
+        level: 1,
+        what: "stored procedure, dynamic SQL and variable statements (exec xp_…, declare @, procedure analyse)",
+        shape: procedure_statements,
+    },
+    Rule {
+        id: 101_300,
+        level: 1,
+        what: "PostgreSQL casts and JSON operators on strings (::int, ::jsonb)",
+        shape: postgres_casts,
+    },
+    Rule {
+        id: 101_310,
+        level: 1,
+        what: "a conditional written as SQL writes it (if(x=…), ) like (, case when … then, having count(…) >)",
+        shape: sql_conditional,
+    },
+    Rule {
+        id: 101_320,
+        level: 1,
+        what: "a schema statement (create, alter, drop, truncate table …)",
+        shape: schema_statement,
+    },
+    Rule {
+        id: 101_330,
+        level: 1,
+        what: "an SQL function call left open at the end of the value",
+        shape: dangling_call,
+    },
+    Rule {
         id: 101_190,
         level: 2,
         what: "SELECT … FROM",
@@ -460,7 +506,7 @@ fn union_select(tokens: &[Token<'_>], _: bool) -> bool {
         match rest {
             // `union select committee meeting` is English; `union select u.* from` is not.
             [select, Word(_), Word(next), ..] if is_word(select, &["select"]) => *next == "from",
-            [select, Word(_)] if is_word(select, &["select"]) => false,
+            [select, Word(next)] if is_word(select, &["select"]) => BUILTINS.contains(next),
             [select, ..] => is_word(select, &["select"]),
             _ => false,
         }
@@ -711,6 +757,9 @@ const DANGEROUS: &[&str] = &[
     "sys_exec",
     "lo_import",
     "pg_read_file",
+    "lo_get",
+    "pg_ls_dir",
+    "sqlite_compileoption_get",
     "dbms_xmlgen",
     "dbms_java",
 ];
@@ -880,6 +929,243 @@ fn conditional(tokens: &[Token<'_>], _: bool) -> bool {
         && tokens.iter().any(is_comparison);
     case_when || if_call
 }
+
+/// `u_id[$ne]=1`, `{"$where": …}`: MongoDB query operators where a value was expected.
+fn nosql_operator(value: &str) -> bool {
+    const OPERATORS: &[&str] = &[
+        "ne",
+        "eq",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "in",
+        "nin",
+        "not",
+        "nor",
+        "or",
+        "and",
+        "where",
+        "regex",
+        "exists",
+        "elemmatch",
+        "text",
+        "expr",
+        "function",
+        "type",
+        "size",
+        "all",
+        "mod",
+        "jsonschema",
+        "accumulator",
+    ];
+    let is_operator = |text: &str| {
+        text.strip_prefix('$')
+            .is_some_and(|name| OPERATORS.contains(&name))
+    };
+    is_operator(value.trim())
+        || value
+            .match_indices("[$")
+            .any(|(at, _)| value[at + 1..].split(']').next().is_some_and(is_operator))
+}
+
+fn catalogue_names(tokens: &[Token<'_>], _: bool) -> bool {
+    const CATALOGUES: &[&str] = &[
+        "information_schema",
+        "sysobjects",
+        "syscolumns",
+        "sysdatabases",
+        "pg_catalog",
+        "pg_shadow",
+        "pg_user",
+        "sqlite_master",
+        "sqlite_schema",
+        "mysql.user",
+        "mysql.db",
+        "msysaccessobjects",
+        "msysobjects",
+        "all_tables",
+        "user_tables",
+        "sys.tables",
+        "sys.objects",
+        "schema_name",
+        "table_schema",
+        "tempdb",
+        "msdb",
+    ];
+    const INFORMATION: &[&str] = &[
+        "database",
+        "db_name",
+        "current_user",
+        "user",
+        "version",
+        "schema",
+        "system_user",
+        "session_user",
+        "current_database",
+        "user_name",
+        "@@version",
+    ];
+    tokens.iter().enumerate().any(|(at, token)| match token {
+        Word(word) | Func(word) if CATALOGUES.contains(word) => true,
+        Word(word) | Func(word) => word.split('.').next().is_some_and(|schema| CATALOGUES.contains(&schema)),
+        _ => false,
+    } || matches!(token, Func(name) if INFORMATION.contains(name)
+        && matches!(&tokens[at + 1..], [Open, Close, ..] | [Open]))
+    )
+}
+
+fn procedure_statements(tokens: &[Token<'_>], _: bool) -> bool {
+    tokens.windows(2).any(|w| match (&w[0], &w[1]) {
+        (Word("exec" | "execute") | Func("exec" | "execute"), Word(name)) => {
+            name.starts_with("xp_")
+                || name.starts_with("sp_")
+                || name.starts_with("master.")
+                || *name == "immediate"
+        }
+        (Word("exec" | "execute") | Func("exec" | "execute"), Open) => true,
+        (Word("declare" | "set"), Var) => true,
+        (Word("procedure"), Word("analyse")) | (Word("procedure"), Func("analyse")) => true,
+        (Word(name), _) | (Func(name), _) => matches!(
+            *name,
+            "xp_cmdshell"
+                | "sp_executesql"
+                | "sp_oacreate"
+                | "sp_makewebtask"
+                | "xp_regread"
+                | "xp_dirtree"
+        ),
+        _ => false,
+    })
+}
+
+fn postgres_casts(tokens: &[Token<'_>], _: bool) -> bool {
+    const TYPES: &[&str] = &[
+        "int", "integer", "bigint", "bool", "boolean", "text", "varchar", "char", "json", "jsonb",
+        "bytea", "numeric", "regclass", "oid", "inet", "xml",
+    ];
+    tokens
+        .windows(3)
+        .any(|w| matches!(w, [Op(":"), Op(":"), Word(t)] if TYPES.contains(t)))
+        || tokens
+            .windows(3)
+            .any(|w| matches!(w, [Str, Op("<" | "@"), Op("@" | ">")]))
+}
+
+fn sql_conditional(tokens: &[Token<'_>], _: bool) -> bool {
+    tokens.iter().enumerate().any(|(at, token)| {
+        let rest = &tokens[at + 1..];
+        match token {
+            Func("if" | "iif") => matches!(rest, [Open, operand, comparison, ..] if (is_operand(operand) || matches!(operand, Word(_))) && is_comparison(comparison)),
+            Close => matches!(rest, [like, Open, ..] if is_word(like, &["like", "rlike", "regexp"])),
+            Word("case") => {
+                let leading = at == 0 || !matches!(tokens[at - 1], Word(_)) || is_word(&tokens[at - 1], &["select", "then", "else", "when"]);
+                leading && matches!(rest, [Word("when"), ..]) && rest.iter().any(|t| is_word(t, &["then"]))
+            }
+            Word("having") => matches!(rest, [Func(_), ..]) && skip_call(&rest[1..]).first().is_some_and(is_comparison),
+            _ => false,
+        }
+    })
+}
+
+fn schema_statement(tokens: &[Token<'_>], _: bool) -> bool {
+    tokens.windows(3).enumerate().any(|(at, w)| {
+        let [
+            Word("create" | "alter" | "drop" | "truncate"),
+            Word("table" | "database" | "procedure" | "function" | "trigger"),
+            Word(_) | Str,
+        ] = w
+        else {
+            return false;
+        };
+        matches!(tokens.get(at + 3), None | Some(Open | Semicolon | Comment))
+            || tokens.get(at + 3).is_some_and(|t| {
+                is_word(
+                    t,
+                    &[
+                        "add",
+                        "change",
+                        "modify",
+                        "drop",
+                        "rename",
+                        "engine",
+                        "character",
+                        "column",
+                        "if",
+                    ],
+                )
+            })
+    })
+}
+
+/// `substring(`, `group_concat(` at the end: the first half of a call, as probes send it.
+fn dangling_call(tokens: &[Token<'_>], _: bool) -> bool {
+    matches!(tokens, [.., Func(name), Open] if BUILTINS.contains(name) || DANGEROUS.contains(name) || MORE_FUNCTIONS.contains(name))
+}
+
+/// SQL functions that probes and injections name, beyond `BUILTINS`.
+const MORE_FUNCTIONS: &[&str] = &[
+    "cos",
+    "sin",
+    "tan",
+    "pow",
+    "power",
+    "compress",
+    "uncompress",
+    "sqrt",
+    "abs",
+    "ceil",
+    "round",
+    "replace",
+    "repeat",
+    "space",
+    "lpad",
+    "rpad",
+    "trim",
+    "ltrim",
+    "rtrim",
+    "soundex",
+    "load_file",
+    "char",
+    "nchar",
+    "unicode",
+    "quotename",
+    "make_set",
+    "export_set",
+    "field",
+    "find_in_set",
+    "strcmp",
+    "crc32",
+    "sha2",
+    "aes_encrypt",
+    "aes_decrypt",
+    "encode",
+    "decode",
+    "to_base64",
+    "from_base64",
+    "uuid",
+    "connection_id",
+    "last_insert_id",
+    "row_count",
+    "found_rows",
+    "sysdate",
+    "now",
+    "curdate",
+    "unistr",
+    "lo_get",
+    "lo_import",
+    "pg_ls_dir",
+    "pg_read_binary_file",
+    "sqlite_version",
+    "randomblob",
+    "zeroblob",
+    "sqlite_compileoption_get",
+    "char_length",
+    "json_extract",
+    "json_object",
+    "extractvalue",
+    "updatexml",
+];
 
 fn statement_keywords(tokens: &[Token<'_>], _: bool) -> bool {
     tokens.windows(2).any(|w| match (&w[0], &w[1]) {

@@ -4,6 +4,10 @@
 //! breaks out of a string. Ordinary text with `<` and `>` ("<3", "price < 0.30 €") is not
 //! markup that runs, and passes at the default level.
 
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
 use super::{Family, Finding};
 
 /// The rules, with the least sensitivity at which each applies.
@@ -220,6 +224,15 @@ const SCRIPT_OBJECTS: &[&str] = &[
 
 /// The first rule (at `level` or below) that the value, already normalised, matches.
 pub fn detect(value: &str, level: u8) -> Option<Finding> {
+    // Every rule needs one of these: markup, an attribute, a call, a scheme, a template.
+    if !value.bytes().any(|b| {
+        matches!(
+            b,
+            b'<' | b'=' | b'(' | b'`' | b':' | b'[' | b'{' | b'+' | b'.'
+        )
+    }) {
+        return None;
+    }
     let rule = if level >= 1 {
         default_rules(value)
     } else {
@@ -242,51 +255,84 @@ fn default_rules(value: &str) -> Option<u32> {
         return Some(102_110);
     }
     let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
-    if [
-        "javascript:",
-        "vbscript:",
-        "livescript:",
-        "data:text/html",
-        "data:image/svg",
-        "data:application/xhtml",
-    ]
-    .iter()
-    .any(|scheme| compact.contains(scheme))
-    {
+    let found = Needles::in_text(&compact);
+    if found.scheme {
         return Some(102_120);
     }
-    if (has_markup || compact.contains("style"))
-        && [
-            "expression(",
-            "-moz-binding",
-            "behavior:url",
-            "behaviour:url",
-            "@import",
-        ]
-        .iter()
-        .any(|needle| compact.contains(needle))
-    {
+    if found.style && (has_markup || compact.contains("style")) {
         return Some(102_130);
     }
     if breaking_script_call(&compact) || direct_script_call(value) {
         return Some(102_140);
     }
-    let script = script_compact(&compact);
-    if SCRIPT_GLOBALS.iter().any(|global| script.contains(global)) {
+    if GLOBALS.is_match(&script_compact(&compact)) {
         return Some(102_190);
     }
-    if [
-        "![]", "+[]", "[][", "+adw-", ".call`", ".apply`", ".bind`", "${alert", "${eval",
-    ]
-    .iter()
-    .any(|needle| compact.contains(needle))
-        || compact.contains("url(javascript")
-        || compact.contains("url(vbscript")
-        || compact.contains("-moz-binding")
-    {
+    if found.obfuscation {
         return Some(102_200);
     }
     None
+}
+
+/// The needles the default rules look for in the compacted value, found in one pass.
+#[derive(Debug, Default)]
+struct Needles {
+    /// A URL scheme that runs script.
+    scheme: bool,
+    /// A style construct that runs script (counts only near markup or a style).
+    style: bool,
+    /// Obfuscation only script uses.
+    obfuscation: bool,
+}
+
+const SCHEMES: &[&str] = &[
+    "javascript:",
+    "vbscript:",
+    "livescript:",
+    "data:text/html",
+    "data:image/svg",
+    "data:application/xhtml",
+];
+const STYLES: &[&str] = &["expression(", "behavior:url", "behaviour:url", "@import"];
+const OBFUSCATIONS: &[&str] = &[
+    "![]",
+    "+[]",
+    "[][",
+    "+adw-",
+    ".call`",
+    ".apply`",
+    ".bind`",
+    "${alert",
+    "${eval",
+    "url(javascript",
+    "url(vbscript",
+    "-moz-binding",
+];
+
+/// One automaton over every needle; a pattern's index says which list it came from.
+static NEEDLES: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    let patterns = SCHEMES.iter().chain(STYLES).chain(OBFUSCATIONS);
+    AhoCorasick::new(patterns).expect("the needles are a few short constant strings")
+});
+static GLOBALS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::new(SCRIPT_GLOBALS).expect("the globals are a few short constant strings")
+});
+
+impl Needles {
+    fn in_text(compact: &str) -> Needles {
+        let mut found = Needles::default();
+        for hit in NEEDLES.find_overlapping_iter(compact) {
+            let index = hit.pattern().as_usize();
+            if index < SCHEMES.len() {
+                found.scheme = true;
+            } else if index < SCHEMES.len() + STYLES.len() {
+                found.style = true;
+            } else {
+                found.obfuscation = true;
+            }
+        }
+        found
+    }
 }
 
 /// Script objects and calls as `script_compact` spells them: `document.cookie`,
@@ -341,7 +387,13 @@ fn script_compact(compact: &str) -> String {
 /// `alert(1)`, `eval('…')`, `setInterval(code, 1)`: the calls that only script makes,
 /// written as script writes them (no space before the parenthesis).
 fn direct_script_call(value: &str) -> bool {
-    [
+    DIRECT_CALLS
+        .find_overlapping_iter(value)
+        .any(|hit| hit.start() == 0 || !value.as_bytes()[hit.start() - 1].is_ascii_alphanumeric())
+}
+
+static DIRECT_CALLS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    let calls = [
         "alert(",
         "alert`",
         "prompt(",
@@ -352,14 +404,9 @@ fn direct_script_call(value: &str) -> bool {
         "btoa(",
         "execscript(",
         "new function(",
-    ]
-    .iter()
-    .any(|call| {
-        value
-            .match_indices(call)
-            .any(|(at, _)| at == 0 || !value.as_bytes()[at - 1].is_ascii_alphanumeric())
-    })
-}
+    ];
+    AhoCorasick::new(calls).expect("the calls are a few short constant strings")
+});
 
 fn sensitive_rules(value: &str) -> Option<u32> {
     if handler_attributes(value).next().is_some() {
