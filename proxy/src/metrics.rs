@@ -25,6 +25,7 @@ pub struct ProxyMetrics {
     connections_accepted: IntCounterVec,
     peer_up: IntGaugeVec,
     peer_in_flight: IntGaugeVec,
+    waf_matches: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -121,6 +122,14 @@ impl ProxyMetrics {
             &["upstream", "peer"],
         )
         .expect("static metric definition is valid");
+        let waf_matches = IntCounterVec::new(
+            Opts::new(
+                "voltfleet_proxy_waf_matches_total",
+                "Requests that matched a firewall rule, by route, rule id and action (block or count).",
+            ),
+            &["route", "rule", "action"],
+        )
+        .expect("static metric definition is valid");
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "voltfleet_proxy_build_info",
@@ -144,6 +153,7 @@ impl ProxyMetrics {
             Box::new(connections_accepted.clone()),
             Box::new(peer_up.clone()),
             Box::new(peer_in_flight.clone()),
+            Box::new(waf_matches.clone()),
             Box::new(build_info),
             Box::new(prometheus::process_collector::ProcessCollector::new(
                 std::process::id() as i32,
@@ -168,7 +178,15 @@ impl ProxyMetrics {
             connections_accepted,
             peer_up,
             peer_in_flight,
+            waf_matches,
         }
+    }
+
+    /// Counts a request that matched firewall rule `rule` on `route`.
+    pub fn waf_match(&self, route: &str, rule: u32, action: &str) {
+        self.waf_matches
+            .with_label_values(&[route, &rule.to_string(), action])
+            .inc();
     }
 
     /// The registry other modules (the cache) add their series to.

@@ -31,6 +31,7 @@ use crate::limits;
 use crate::metrics::{PoolSeries, ProxyMetrics, RouteSeries};
 use crate::respond;
 use crate::routing::Router;
+use crate::security::{self, guard, guard::Verdict};
 use crate::static_files::StaticSites;
 use crate::upstream::{Pool, Selected};
 use crate::websocket::{self, TunnelLimits, handshake};
@@ -164,6 +165,8 @@ pub struct Shared {
     pub websocket_close_spread: std::time::Duration,
     /// The cache zones, opened once for the life of the process.
     pub cache_zones: Arc<CacheZones>,
+    /// Bounds on what the firewall inspects of one request.
+    pub waf_limits: security::parts::PartLimits,
 }
 
 /// The proxy of one listener.
@@ -235,6 +238,59 @@ impl EdgeProxy {
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// Inspects the request as the route's firewall settings say; answers 403 and returns
+    /// true when they block it, logs and counts a match either way.
+    async fn firewall_refuses(
+        &self,
+        session: &mut Session,
+        ctx: &RequestCtx,
+        waf: &crate::config::RouteWafConfig,
+    ) -> Result<bool> {
+        let header = session.req_header();
+        let inspected: Vec<(&str, &str)> = header
+            .headers
+            .iter()
+            .filter(|(name, _)| *name == http::header::COOKIE || waf.inspect_headers.contains(name))
+            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+            .collect();
+        let request = security::parts::Request {
+            path: header.uri.path(),
+            query: header.uri.query(),
+            headers: &inspected,
+            content_type: None,
+            body: b"",
+        };
+        let (detection, action) = match guard::check(waf, &request, &self.shared.waf_limits) {
+            Verdict::Pass => return Ok(false),
+            Verdict::Count(detection) => (detection, "count"),
+            Verdict::Block(detection) => (detection, "block"),
+        };
+        let route = ctx
+            .route
+            .as_ref()
+            .map_or("none", |route| route.config.label.as_str());
+        self.shared
+            .metrics
+            .waf_match(route, detection.finding.rule, action);
+        tracing::warn!(
+            client = ?ctx.client,
+            route,
+            rule = detection.finding.rule,
+            family = detection.finding.family.as_str(),
+            location = detection.location.as_str(),
+            name = %detection.name,
+            matched = %detection.excerpt,
+            action,
+            request_id = ctx.request_id.as_str(),
+            "A request matched a firewall rule."
+        );
+        if action == "count" {
+            return Ok(false);
+        }
+        respond::refused(session, detection.finding.rule, ctx.request_id.as_str()).await?;
+        Ok(true)
     }
 
     /// The scheme the client used, as far as it can be believed (an ALB in front tells).
@@ -514,6 +570,11 @@ impl ProxyHttp for EdgeProxy {
             sites
                 .serve(site, session, headers, ctx.request_id.as_str())
                 .await?;
+            return Ok(true);
+        }
+        if let Some(waf) = &route.config.waf
+            && self.firewall_refuses(session, ctx, waf).await?
+        {
             return Ok(true);
         }
         if session.is_upgrade_req() {

@@ -57,6 +57,32 @@ async fn text(
         .await
 }
 
+/// The answer to a request the firewall refused: a problem document naming the rule and the
+/// request id (for the operator to find it in the security log), never what matched.
+pub async fn refused(session: &mut Session, rule: u32, request_id: &str) -> Result<()> {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": "Forbidden",
+        "status": 403,
+        "detail": "The request was refused by the web application firewall. If it was legitimate, quote the request id to the operator.",
+        "rule": rule,
+        "request_id": request_id,
+    })
+    .to_string();
+    let mut response = ResponseHeader::build(403, Some(5))?;
+    response.insert_header("Content-Type", "application/problem+json")?;
+    response.insert_header("Content-Length", body.len().to_string())?;
+    response.insert_header("X-Request-Id", request_id)?;
+    response.insert_header("Cache-Control", "no-store")?;
+    session.set_keepalive(None);
+    session
+        .write_response_header(Box::new(response), false)
+        .await?;
+    session
+        .write_response_body(Some(Bytes::from(body)), true)
+        .await
+}
+
 /// A permanent redirect to the same address over HTTPS (308 keeps the method and body).
 pub async fn redirect_to_https(
     session: &mut Session,

@@ -93,6 +93,7 @@ mod tests {
             set_response_headers: Vec::new(),
             hide_response_headers: Vec::new(),
             cache: None,
+            waf: None,
         }
     }
 

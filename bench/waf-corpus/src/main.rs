@@ -121,7 +121,7 @@ fn main() -> anyhow::Result<()> {
                 body: line.body.as_deref().unwrap_or("").as_bytes(),
             };
             let verdicts: Vec<Option<security::Detection>> = (1..=MAX_LEVEL)
-                .map(|level| security::inspect_request(&request, &limits, level).0)
+                .map(|level| security::inspect_request(&request, &limits, level, |_| false).0)
                 .collect();
             let hits: Vec<bool> = verdicts.iter().map(Option::is_some).collect();
             // The median of a few rounds: one preemption of this process is not the
@@ -129,7 +129,8 @@ fn main() -> anyhow::Result<()> {
             let mut rounds: Vec<Duration> = (0..TIMING_ROUNDS)
                 .map(|_| {
                     let at = Instant::now();
-                    let verdict = security::inspect_request(&request, &limits, DEFAULT_LEVEL);
+                    let verdict =
+                        security::inspect_request(&request, &limits, DEFAULT_LEVEL, |_| false);
                     let took = at.elapsed();
                     std::hint::black_box(verdict);
                     took

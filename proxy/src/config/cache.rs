@@ -331,7 +331,7 @@ impl Checker {
         }
     }
 
-    fn header_name(&mut self, location: &str, name: &str) -> Option<HeaderName> {
+    pub(super) fn header_name(&mut self, location: &str, name: &str) -> Option<HeaderName> {
         HeaderName::from_bytes(name.as_bytes()).ok().or_else(|| {
             self.problem(
                 location,

@@ -865,6 +865,17 @@ impl Checker {
                 "remove [routes.cache] from this route",
             );
         }
+        let waf_at = format!("{at}.waf");
+        let waf = self
+            .section::<super::waf::RawRouteWaf>(&waf_at, raw.waf)
+            .map(|waf| self.route_waf(&waf_at, waf));
+        if waf.is_some() && matches!(target, RouteTarget::Static(_)) {
+            self.problem(
+                &waf_at,
+                "a static route serves files and passes nothing to an application to protect",
+                "remove [routes.waf] from this route",
+            );
+        }
         let host = raw
             .host
             .filter(|host| host != "*")
@@ -883,6 +894,7 @@ impl Checker {
             set_response_headers,
             hide_response_headers: raw.hide_response_headers,
             cache,
+            waf,
         })
     }
 }

@@ -10,6 +10,7 @@ mod check;
 mod fleet;
 mod raw;
 mod resolve;
+mod waf;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -23,6 +24,7 @@ pub use cache::{Bypass, CacheZoneConfig, RouteCacheConfig};
 pub use check::ConfigProblem;
 pub use fleet::{FleetConfig, redacted_url};
 pub use resolve::refresh_addresses;
+pub use waf::{RouteWafConfig, WafMode};
 
 /// Everything the proxy runs with.
 #[derive(Debug, Clone)]
@@ -237,6 +239,9 @@ pub struct RouteConfig {
     pub hide_response_headers: Vec<String>,
     /// Caching of the route's responses; `None` passes everything through.
     pub cache: Option<RouteCacheConfig>,
+    /// The web application firewall's inspection of the route's requests; `None` inspects
+    /// nothing.
+    pub waf: Option<RouteWafConfig>,
 }
 
 /// What a route hands its requests to.

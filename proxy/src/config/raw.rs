@@ -111,6 +111,8 @@ pub struct RawRoute {
     pub hide_response_headers: Vec<String>,
     /// Checked on its own (`config::cache`), so that its problems are named under `.cache`.
     pub cache: Option<toml::Value>,
+    /// Checked on its own (`config::waf`).
+    pub waf: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,6 +7,7 @@
 //! corpus in `bench/waf-corpus`.
 
 pub mod decode;
+pub mod guard;
 pub mod parts;
 pub mod sqli;
 pub mod xss;
@@ -64,22 +65,27 @@ pub struct Detection {
 /// How much of a matched value the security log keeps.
 const EXCERPT_CHARS: usize = 120;
 
-/// The first finding in `request` at `level`, and whether its body was malformed.
+/// The first finding in `request` at `level` among the parts not `excluded`, and whether its
+/// body was malformed.
 pub fn inspect_request(
     request: &parts::Request<'_>,
     limits: &parts::PartLimits,
     level: u8,
+    excluded: impl Fn(&parts::Part<'_>) -> bool,
 ) -> (Option<Detection>, Option<parts::Malformed>) {
     let (found, malformed) = parts::parts(request, limits);
-    let detection = found.iter().find_map(|part| {
-        let finding = inspect_value(&part.value, level)?;
-        Some(Detection {
-            finding,
-            location: part.location,
-            name: part.name.to_string(),
-            excerpt: part.value.chars().take(EXCERPT_CHARS).collect(),
-        })
-    });
+    let detection = found
+        .iter()
+        .filter(|part| !excluded(part))
+        .find_map(|part| {
+            let finding = inspect_value(&part.value, level)?;
+            Some(Detection {
+                finding,
+                location: part.location,
+                name: part.name.to_string(),
+                excerpt: part.value.chars().take(EXCERPT_CHARS).collect(),
+            })
+        });
     (detection, malformed)
 }
 

@@ -1,0 +1,126 @@
+//! A route's `[routes.waf]`: whether the web application firewall inspects its requests, how
+//! sensitively, what it does with a match, and where free text is expected and not inspected.
+
+use http::HeaderName;
+use serde::Deserialize;
+
+use super::check::Checker;
+use crate::security::{DEFAULT_LEVEL, MAX_LEVEL};
+
+/// What the firewall does with a request that matches a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WafMode {
+    /// Answer 403 and never forward it.
+    Block,
+    /// Forward it, and log and count the match.
+    Count,
+    /// Do not inspect.
+    Off,
+}
+
+impl WafMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WafMode::Block => "block",
+            WafMode::Count => "count",
+            WafMode::Off => "off",
+        }
+    }
+}
+
+/// How one route's requests are inspected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteWafConfig {
+    pub mode: WafMode,
+    /// Sensitivity, 1 to 3, like the OWASP Core Rule Set's paranoia levels.
+    pub level: u8,
+    /// Path prefixes under the route that are not inspected.
+    pub exclude_paths: Vec<String>,
+    /// Argument names (query, form, JSON member, cookie) whose values are not inspected: the
+    /// places that carry free text.
+    pub exclude_args: Vec<String>,
+    /// Request headers inspected besides cookies.
+    pub inspect_headers: Vec<HeaderName>,
+}
+
+impl RouteWafConfig {
+    /// Whether a value found under `name` is left alone: the name itself, or the last member
+    /// of a JSON path (`ticket.message` under `message`), case ignored.
+    pub fn excludes_arg(&self, name: &str) -> bool {
+        self.exclude_args.iter().any(|excluded| {
+            name.eq_ignore_ascii_case(excluded)
+                || name
+                    .rsplit_once('.')
+                    .is_some_and(|(_, last)| last.eq_ignore_ascii_case(excluded))
+        })
+    }
+
+    pub fn excludes_path(&self, path: &str) -> bool {
+        self.exclude_paths
+            .iter()
+            .any(|prefix| path.starts_with(prefix.as_str()))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouteWaf {
+    pub mode: Option<String>,
+    pub level: Option<u8>,
+    #[serde(default)]
+    pub exclude_paths: Vec<String>,
+    #[serde(default)]
+    pub exclude_args: Vec<String>,
+    pub inspect_headers: Option<Vec<String>>,
+}
+
+/// Headers attacks ride in that applications commonly echo or log.
+const DEFAULT_HEADERS: [&str; 2] = ["user-agent", "referer"];
+
+impl Checker {
+    pub(super) fn route_waf(&mut self, at: &str, raw: RawRouteWaf) -> RouteWafConfig {
+        let mode = match raw.mode.as_deref() {
+            None | Some("block") => WafMode::Block,
+            Some("count") => WafMode::Count,
+            Some("off") => WafMode::Off,
+            Some(other) => {
+                self.problem(
+                    format!("{at}.mode"),
+                    format!("{other:?} is not a mode"),
+                    "write \"block\", \"count\" (log and let through) or \"off\"",
+                );
+                WafMode::Block
+            }
+        };
+        let level = raw.level.unwrap_or(DEFAULT_LEVEL);
+        if !(1..=MAX_LEVEL).contains(&level) {
+            self.problem(
+                format!("{at}.level"),
+                format!("{level} is not a sensitivity level"),
+                "write 1 (the default: few false positives), 2 or 3 (most sensitive)",
+            );
+        }
+        for prefix in &raw.exclude_paths {
+            if !prefix.starts_with('/') {
+                self.problem(
+                    format!("{at}.exclude_paths"),
+                    format!("{prefix:?} is not a path prefix"),
+                    "start it with /, like \"/api/v1/support/\"",
+                );
+            }
+        }
+        let inspect_headers = raw
+            .inspect_headers
+            .unwrap_or_else(|| DEFAULT_HEADERS.iter().map(|h| h.to_string()).collect())
+            .iter()
+            .filter_map(|name| self.header_name(&format!("{at}.inspect_headers"), name))
+            .collect();
+        RouteWafConfig {
+            mode,
+            level: level.clamp(1, MAX_LEVEL),
+            exclude_paths: raw.exclude_paths,
+            exclude_args: raw.exclude_args,
+            inspect_headers,
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! voltfleet-proxy's web application firewall on the request path, through the real binary in
+//! front of a real upstream: SQL injection and XSS refused before the upstream sees them, a
+//! counting route that lets them through and says so, exclusions for free text, and the
+//! benign requests of drivers left alone.
+
+use std::time::Duration;
+
+use voltfleet_e2e::proxy::ProxyProcess;
+use voltfleet_e2e::upstream::TestUpstream;
+
+/// `/api/` blocks, `/count/` counts, `/support/` excludes the `message` argument, all at
+/// level 1, in front of `upstream`.
+fn template(upstream: &TestUpstream) -> String {
+    format!(
+        r#"
+[[listeners]]
+address = "{{LISTEN}}"
+
+[upstreams.app]
+peers = [{{ address = "{}" }}]
+
+[[routes]]
+path = "/api/"
+upstream = "app"
+[routes.waf]
+mode = "block"
+
+[[routes]]
+path = "/count/"
+upstream = "app"
+[routes.waf]
+mode = "count"
+
+[[routes]]
+path = "/support/"
+upstream = "app"
+[routes.waf]
+exclude_args = ["message"]
+exclude_paths = ["/support/raw/"]
+"#,
+        upstream.address
+    )
+}
+
+async fn get(url: &str, headers: &[(&str, &str)]) -> anyhow::Result<(u16, String)> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let mut request = client.get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    Ok((status, response.text().await?))
+}
+
+#[tokio::test]
+async fn attacks_are_refused_before_the_upstream_and_drivers_pass() -> anyhow::Result<()> {
+    let app = TestUpstream::start("app").await?;
+    let proxy = ProxyProcess::start(&template(&app)).await?;
+
+    for (path, headers) in [
+        ("/api/v1/locations?q=1%27%20or%20%271%27%3D%271", vec![]),
+        (
+            "/api/v1/locations?id=-1%20UNION%20ALL%20SELECT%201,2,3--",
+            vec![],
+        ),
+        (
+            "/api/v1/chargers?name=%3Cscript%3Ealert(1)%3C/script%3E",
+            vec![],
+        ),
+        (
+            "/api/v1/session",
+            vec![("cookie", "theme=%22%3E%3Csvg/onload=alert(1)%3E")],
+        ),
+        ("/api/v1/session", vec![("user-agent", "' or sleep(5)#")]),
+    ] {
+        let (status, body) = get(&proxy.url(path), &headers).await?;
+        assert_eq!(status, 403, "{path} {headers:?}: {body}");
+        let problem: serde_json::Value = serde_json::from_str(&body)?;
+        assert!(problem["rule"].as_u64().is_some(), "{body}");
+        assert!(
+            problem["request_id"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty())
+        );
+        assert!(
+            !body.contains("script"),
+            "the answer never echoes what matched: {body}"
+        );
+    }
+    assert_eq!(app.served(), 0, "no attack reached the upstream");
+
+    for path in [
+        "/api/v1/locations?q=O%27Brien&lat=40.4168&lng=-3.7038&connector=CCS2",
+        "/api/v1/locations?address=Calle%20de%20O%27Donnell%2012%2C%203%C2%BA%20B",
+        "/api/v1/search?q=select%20another%20charger%3B%20it%20says%20%27error%2042%27",
+    ] {
+        let (status, body) = get(&proxy.url(path), &[]).await?;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    assert_eq!(app.served(), 3);
+
+    let metrics = get(&proxy.admin_url("/metrics"), &[]).await?.1;
+    let blocked: f64 = metrics
+        .lines()
+        .filter(|line| {
+            line.starts_with("voltfleet_proxy_waf_matches_total{")
+                && line.contains(r#"action="block""#)
+                && line.contains(r#"route="*/api/""#)
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(blocked, 5.0, "{metrics}");
+    let log = proxy.stderr();
+    assert!(
+        log.contains("A request matched a firewall rule.") && log.contains(r#""action":"block""#),
+        "{log}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_counting_route_lets_matches_through_and_exclusions_hold() -> anyhow::Result<()> {
+    let app = TestUpstream::start("app").await?;
+    let proxy = ProxyProcess::start(&template(&app)).await?;
+    let attack = "%27%20or%20%271%27%3D%271";
+
+    let (status, _) = get(&proxy.url(&format!("/count/x?q={attack}")), &[]).await?;
+    assert_eq!(status, 200, "counted, not blocked");
+    assert_eq!(app.served(), 1);
+    let log = proxy.stderr();
+    assert!(log.contains(r#""action":"count""#), "{log}");
+
+    // Free text where the route expects it, and a path it does not inspect.
+    let (status, _) = get(
+        &proxy.url(&format!("/support/tickets?message={attack}")),
+        &[],
+    )
+    .await?;
+    assert_eq!(status, 200);
+    let (status, _) = get(&proxy.url(&format!("/support/raw/x?q={attack}")), &[]).await?;
+    assert_eq!(status, 200);
+    // The same text in another argument of that route is inspected.
+    let (status, _) = get(
+        &proxy.url(&format!("/support/tickets?subject={attack}")),
+        &[],
+    )
+    .await?;
+    assert_eq!(status, 403);
+    assert_eq!(app.served(), 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn firewall_settings_are_checked_with_reasons() -> anyhow::Result<()> {
+    let finished = ProxyProcess::check(
+        r#"
+[[listeners]]
+address = "{LISTEN}"
+[upstreams.app]
+peers = [{ address = "127.0.0.1:9" }]
+[[routes]]
+path = "/"
+upstream = "app"
+[routes.waf]
+mode = "deny"
+level = 7
+exclude_paths = ["support"]
+inspect_headers = ["bad header"]
+"#,
+    )
+    .await?;
+    let output = format!("{}{}", finished.stdout, finished.stderr);
+    assert!(!finished.status.success(), "{output}");
+    for expected in [
+        "routes[0].waf.mode",
+        "\"deny\" is not a mode",
+        "routes[0].waf.level",
+        "routes[0].waf.exclude_paths",
+        "routes[0].waf.inspect_headers",
+    ] {
+        assert!(output.contains(expected), "{expected}: {output}");
+    }
+    Ok(())
+}
