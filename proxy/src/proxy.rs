@@ -138,6 +138,10 @@ pub struct RequestCtx {
     websocket_open: bool,
     body_bytes: u64,
     cache: CacheState,
+    /// The start of the body, held back until the firewall has read it (`firewall_body`).
+    waf_body: Option<bytes::BytesMut>,
+    /// The firewall rule that refused the request, for the answer `fail_to_proxy` gives.
+    waf_refused: Option<u32>,
 }
 
 impl RequestCtx {
@@ -165,8 +169,6 @@ pub struct Shared {
     pub websocket_close_spread: std::time::Duration,
     /// The cache zones, opened once for the life of the process.
     pub cache_zones: Arc<CacheZones>,
-    /// Bounds on what the firewall inspects of one request.
-    pub waf_limits: security::parts::PartLimits,
 }
 
 /// The proxy of one listener.
@@ -240,12 +242,12 @@ impl EdgeProxy {
         Ok(false)
     }
 
-    /// Inspects the request as the route's firewall settings say; answers 403 and returns
-    /// true when they block it, logs and counts a match either way.
+    /// Inspects the request's header as the route's firewall settings say; answers 403 and
+    /// returns true when they block it. A body to read is held back for `firewall_body`.
     async fn firewall_refuses(
         &self,
         session: &mut Session,
-        ctx: &RequestCtx,
+        ctx: &mut RequestCtx,
         waf: &crate::config::RouteWafConfig,
     ) -> Result<bool> {
         let header = session.req_header();
@@ -262,8 +264,77 @@ impl EdgeProxy {
             content_type: None,
             body: b"",
         };
-        let (detection, action) = match guard::check(waf, &request, &self.shared.waf_limits) {
-            Verdict::Pass => return Ok(false),
+        let verdict = guard::check(waf, &request);
+        if verdict == Verdict::Pass {
+            if guard::inspects_body(waf, header) {
+                ctx.waf_body = Some(bytes::BytesMut::new());
+            }
+            return Ok(false);
+        }
+        let blocked = self.record_firewall_match(ctx, verdict);
+        if let Some(rule) = blocked {
+            respond::refused(session, rule, ctx.request_id.as_str()).await?;
+        }
+        Ok(blocked.is_some())
+    }
+
+    /// Holds the body back until the firewall has read its start (up to the inspection
+    /// bound), then lets it go on; a body that matches a blocking rule ends the request with
+    /// 403 before the upstream has any of it.
+    fn firewall_body(
+        &self,
+        session: &Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let Some(held) = ctx.waf_body.as_mut() else {
+            return Ok(());
+        };
+        if let Some(chunk) = body.take() {
+            held.extend_from_slice(&chunk);
+        }
+        let Some(waf) = ctx
+            .route
+            .as_ref()
+            .and_then(|route| route.config.waf.clone())
+        else {
+            return Ok(());
+        };
+        let bound = waf.limits.max_body_bytes;
+        if !end_of_stream && held.len() < bound {
+            // An empty chunk sends nothing upstream and does not end the body.
+            *body = Some(Bytes::new());
+            return Ok(());
+        }
+        let held = ctx.waf_body.take().unwrap_or_default().freeze();
+        let waf = ctx
+            .route
+            .as_ref()
+            .and_then(|route| route.config.waf.clone());
+        if let Some(waf) = waf {
+            let header = session.req_header();
+            let content_type = header
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok());
+            let inspected = &held[..held.len().min(bound)];
+            let verdict = guard::check_body(&waf, header.uri.path(), content_type, inspected);
+            if let Some(rule) = self.record_firewall_match(ctx, verdict) {
+                return Error::e_explain(
+                    ErrorType::HTTPStatus(403),
+                    format!("the request body matched firewall rule {rule}"),
+                );
+            }
+        }
+        *body = Some(held);
+        Ok(())
+    }
+
+    /// Logs and counts a firewall match; the rule id when the route blocks the request.
+    fn record_firewall_match(&self, ctx: &mut RequestCtx, verdict: Verdict) -> Option<u32> {
+        let (detection, action) = match verdict {
+            Verdict::Pass => return None,
             Verdict::Count(detection) => (detection, "count"),
             Verdict::Block(detection) => (detection, "block"),
         };
@@ -286,11 +357,10 @@ impl EdgeProxy {
             request_id = ctx.request_id.as_str(),
             "A request matched a firewall rule."
         );
-        if action == "count" {
-            return Ok(false);
-        }
-        respond::refused(session, detection.finding.rule, ctx.request_id.as_str()).await?;
-        Ok(true)
+        (action == "block").then(|| {
+            ctx.waf_refused = Some(detection.finding.rule);
+            detection.finding.rule
+        })
     }
 
     /// The scheme the client used, as far as it can be believed (an ALB in front tells).
@@ -540,6 +610,8 @@ impl ProxyHttp for EdgeProxy {
             websocket_open: false,
             body_bytes: 0,
             cache: CacheState::default(),
+            waf_body: None,
+            waf_refused: None,
         }
     }
 
@@ -755,13 +827,14 @@ impl ProxyHttp for EdgeProxy {
     /// Counts the body as it streams; one byte over the limit ends the request with 413.
     async fn request_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.body_bytes += body.as_ref().map_or(0, |chunk| chunk.len() as u64);
-        limits::check_body(ctx.body_bytes, &self.shared.limits)
+        limits::check_body(ctx.body_bytes, &self.shared.limits)?;
+        self.firewall_body(session, body, end_of_stream, ctx)
     }
 
     /// A peer that refused the connection is reported and the request tries another one.
@@ -813,7 +886,11 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
         let status = error_status(e);
-        if status > 0 {
+        if let Some(rule) = ctx.waf_refused {
+            if let Err(err) = respond::refused(session, rule, ctx.request_id.as_str()).await {
+                tracing::debug!(error = %err, "Could not send the firewall's answer.");
+            }
+        } else if status > 0 {
             let request_id = ctx.request_id.as_str();
             if let Err(err) = respond::error(session, status, request_id).await {
                 tracing::debug!(error = %err, "Could not send the error response.");

@@ -66,7 +66,6 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
         draining: draining_receiver,
         websocket_close_spread: config.server.websocket_close_spread,
         cache_zones: cache_zones.clone(),
-        waf_limits: crate::security::parts::PartLimits::default(),
     };
 
     for (index, listener) in config.listeners.iter().enumerate() {

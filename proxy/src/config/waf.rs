@@ -4,7 +4,9 @@
 use http::HeaderName;
 use serde::Deserialize;
 
+use super::cache::parse_size;
 use super::check::Checker;
+use crate::security::parts::PartLimits;
 use crate::security::{DEFAULT_LEVEL, MAX_LEVEL};
 
 /// What the firewall does with a request that matches a rule.
@@ -41,6 +43,8 @@ pub struct RouteWafConfig {
     pub exclude_args: Vec<String>,
     /// Request headers inspected besides cookies.
     pub inspect_headers: Vec<HeaderName>,
+    /// Bounds on what one request costs to inspect.
+    pub limits: PartLimits,
 }
 
 impl RouteWafConfig {
@@ -72,6 +76,10 @@ pub struct RawRouteWaf {
     #[serde(default)]
     pub exclude_args: Vec<String>,
     pub inspect_headers: Option<Vec<String>>,
+    pub max_body: Option<String>,
+    pub max_value: Option<String>,
+    pub max_parts: Option<usize>,
+    pub max_json_depth: Option<usize>,
 }
 
 /// Headers attacks ride in that applications commonly echo or log.
@@ -115,12 +123,34 @@ impl Checker {
             .iter()
             .filter_map(|name| self.header_name(&format!("{at}.inspect_headers"), name))
             .collect();
+        let defaults = PartLimits::default();
+        let mut size = |key: &str, value: Option<String>, default: usize| match value {
+            None => default,
+            Some(text) => match parse_size(&text).and_then(|n| usize::try_from(n).ok()) {
+                Some(bytes) if bytes > 0 => bytes,
+                _ => {
+                    self.problem(
+                        format!("{at}.{key}"),
+                        format!("{text:?} is not a size"),
+                        "write it like \"64k\" or \"1m\"",
+                    );
+                    default
+                }
+            },
+        };
+        let limits = PartLimits {
+            max_body_bytes: size("max_body", raw.max_body, defaults.max_body_bytes),
+            max_value_bytes: size("max_value", raw.max_value, defaults.max_value_bytes),
+            max_parts: raw.max_parts.unwrap_or(defaults.max_parts).max(1),
+            max_json_depth: raw.max_json_depth.unwrap_or(defaults.max_json_depth),
+        };
         RouteWafConfig {
             mode,
             level: level.clamp(1, MAX_LEVEL),
             exclude_paths: raw.exclude_paths,
             exclude_args: raw.exclude_args,
             inspect_headers,
+            limits,
         }
     }
 }

@@ -60,6 +60,8 @@ pub struct PartLimits {
     pub max_parts: usize,
     /// JSON nesting deeper than this is not followed.
     pub max_json_depth: usize,
+    /// How much of a body is held back and read; the rest passes uninspected.
+    pub max_body_bytes: usize,
 }
 
 impl Default for PartLimits {
@@ -68,6 +70,7 @@ impl Default for PartLimits {
             max_value_bytes: 8 * 1024,
             max_parts: 512,
             max_json_depth: 32,
+            max_body_bytes: 64 * 1024,
         }
     }
 }
@@ -490,6 +493,7 @@ mod tests {
             max_value_bytes: 4,
             max_parts: 3,
             max_json_depth: 1,
+            max_body_bytes: 64,
         };
         let (found, _) = parts(
             &Request {
