@@ -254,7 +254,7 @@ fn default_rules(value: &str) -> Option<u32> {
     if handler_attributes(value).any(|name| HANDLERS.contains(&name)) {
         return Some(102_110);
     }
-    let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+    let compact = without_whitespace(value);
     let found = Needles::in_text(&compact);
     if found.scheme {
         return Some(102_120);
@@ -265,7 +265,7 @@ fn default_rules(value: &str) -> Option<u32> {
     if breaking_script_call(&compact) || direct_script_call(value) {
         return Some(102_140);
     }
-    if GLOBALS.is_match(&script_compact(&compact)) {
+    if GLOBAL_ROOTS.is_match(compact.as_ref()) && GLOBALS.is_match(&script_compact(&compact)) {
         return Some(102_190);
     }
     if found.obfuscation {
@@ -313,6 +313,25 @@ const OBFUSCATIONS: &[&str] = &[
 static NEEDLES: LazyLock<AhoCorasick> = LazyLock::new(|| {
     let patterns = SCHEMES.iter().chain(STYLES).chain(OBFUSCATIONS);
     AhoCorasick::new(patterns).expect("the needles are a few short constant strings")
+});
+/// What every one of `SCRIPT_GLOBALS` starts with or contains, found in the value before the
+/// work of compacting it for them.
+static GLOBAL_ROOTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    let roots = [
+        "document",
+        "window",
+        "self",
+        "top",
+        "parent",
+        "frames",
+        "globalthis",
+        "function",
+        "location",
+        "fromcharcode",
+        "innerhtml",
+        "outerhtml",
+    ];
+    AhoCorasick::new(roots).expect("the roots are a few short constant strings")
 });
 static GLOBALS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasick::new(SCRIPT_GLOBALS).expect("the globals are a few short constant strings")
@@ -412,7 +431,7 @@ fn sensitive_rules(value: &str) -> Option<u32> {
     if handler_attributes(value).next().is_some() {
         return Some(102_150);
     }
-    let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+    let compact = without_whitespace(value);
     if script_call_anywhere(&compact) || SCRIPT_OBJECTS.iter().any(|o| compact.contains(o)) {
         return Some(102_160);
     }
@@ -423,6 +442,16 @@ fn sensitive_rules(value: &str) -> Option<u32> {
         return Some(102_170);
     }
     None
+}
+
+/// The value without whitespace (which browsers skip inside schemes and between tokens);
+/// borrowed when it has none.
+fn without_whitespace(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.chars().any(char::is_whitespace) {
+        std::borrow::Cow::Owned(value.chars().filter(|c| !c.is_whitespace()).collect())
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    }
 }
 
 /// The lower-case names of the tags that `<` opens in the value: `<script`, `</script`,
@@ -453,7 +482,12 @@ fn any_tag(value: &str) -> bool {
 /// attribute (space, quote, slash, …), followed by `=` (spaces allowed), not `==`.
 fn handler_attributes(value: &str) -> impl Iterator<Item = &str> {
     let bytes = value.as_bytes();
-    value.match_indices("on").filter_map(move |(at, _)| {
+    let starts = bytes
+        .windows(2)
+        .enumerate()
+        .filter(|(_, pair)| pair == b"on")
+        .map(|(at, _)| at);
+    starts.filter_map(move |at| {
         let before = at.checked_sub(1).map(|i| bytes[i]);
         let delimited = before.is_none_or(|b| {
             b.is_ascii_whitespace()
