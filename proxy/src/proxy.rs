@@ -318,8 +318,10 @@ impl EdgeProxy {
                 .headers
                 .get(http::header::CONTENT_TYPE)
                 .and_then(|value| value.to_str().ok());
+            let complete = end_of_stream && held.len() <= bound;
             let inspected = &held[..held.len().min(bound)];
-            let verdict = guard::check_body(&waf, header.uri.path(), content_type, inspected);
+            let verdict =
+                guard::check_body(&waf, header.uri.path(), content_type, inspected, complete);
             if let Some(rule) = self.record_firewall_match(ctx, verdict) {
                 return Error::e_explain(
                     ErrorType::HTTPStatus(403),

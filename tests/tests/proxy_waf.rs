@@ -8,8 +8,8 @@ use std::time::Duration;
 use voltfleet_e2e::proxy::ProxyProcess;
 use voltfleet_e2e::upstream::TestUpstream;
 
-/// `/api/` blocks, `/count/` counts, `/support/` excludes the `message` argument, all at
-/// level 1, in front of `upstream`.
+/// `/api/` blocks, `/count/` counts, `/support/` excludes the `message` argument, `/strict/`
+/// refuses malformed bodies, all at level 1, in front of `upstream`.
 fn template(upstream: &TestUpstream) -> String {
     format!(
         r#"
@@ -37,6 +37,12 @@ upstream = "app"
 [routes.waf]
 exclude_args = ["message"]
 exclude_paths = ["/support/raw/"]
+
+[[routes]]
+path = "/strict/"
+upstream = "app"
+[routes.waf]
+malformed_body = "block"
 "#,
         upstream.address
     )
@@ -242,5 +248,15 @@ async fn bodies_are_read_before_the_upstream_gets_them() -> anyhow::Result<()> {
     .await?;
     assert_eq!(status, 200);
     assert_eq!(app.served(), 2);
+
+    // A broken document is read as text where the route says so, refused where it says so.
+    let broken = r#"{"name": "Ana", "evse": "#;
+    let (status, _) = post(&proxy.url("/api/v1/drivers"), "application/json", broken).await?;
+    assert_eq!(status, 200);
+    let (status, answer) = post(&proxy.url("/strict/drivers"), "application/json", broken).await?;
+    assert_eq!(status, 403, "{answer}");
+    let problem: serde_json::Value = serde_json::from_str(&answer)?;
+    assert_eq!(problem["rule"].as_u64(), Some(100_100));
+    assert_eq!(app.served(), 3);
     Ok(())
 }

@@ -45,6 +45,8 @@ pub struct RouteWafConfig {
     pub inspect_headers: Vec<HeaderName>,
     /// Bounds on what one request costs to inspect.
     pub limits: PartLimits,
+    /// Refuse a body that is not what its Content-Type says, rather than read it as text.
+    pub block_malformed_body: bool,
 }
 
 impl RouteWafConfig {
@@ -80,6 +82,7 @@ pub struct RawRouteWaf {
     pub max_value: Option<String>,
     pub max_parts: Option<usize>,
     pub max_json_depth: Option<usize>,
+    pub malformed_body: Option<String>,
 }
 
 /// Headers attacks ride in that applications commonly echo or log.
@@ -144,9 +147,22 @@ impl Checker {
             max_parts: raw.max_parts.unwrap_or(defaults.max_parts).max(1),
             max_json_depth: raw.max_json_depth.unwrap_or(defaults.max_json_depth),
         };
+        let block_malformed_body = match raw.malformed_body.as_deref() {
+            None | Some("inspect") => false,
+            Some("block") => true,
+            Some(other) => {
+                self.problem(
+                    format!("{at}.malformed_body"),
+                    format!("{other:?} is not a policy"),
+                    "write \"inspect\" (read it as text, the default) or \"block\"",
+                );
+                false
+            }
+        };
         RouteWafConfig {
             mode,
             level: level.clamp(1, MAX_LEVEL),
+            block_malformed_body,
             exclude_paths: raw.exclude_paths,
             exclude_args: raw.exclude_args,
             inspect_headers,

@@ -2,8 +2,8 @@
 //! it through, let it through and count a match, or refuse it — from the parts the route
 //! inspects, minus the paths and arguments it excludes.
 
-use super::parts::{Location, Request};
-use super::{Detection, inspect_request};
+use super::parts::{Location, Malformed, Request};
+use super::{Detection, Family, Finding, MALFORMED_BODY_RULE, inspect_request};
 use crate::config::{RouteWafConfig, WafMode};
 
 /// The firewall's decision about one request.
@@ -21,13 +21,22 @@ pub fn check(waf: &RouteWafConfig, request: &Request<'_>) -> Verdict {
     if waf.mode == WafMode::Off || waf.excludes_path(request.path) {
         return Verdict::Pass;
     }
+    let (detection, _) = inspect(waf, request);
+    verdict(waf, detection)
+}
+
+fn inspect(waf: &RouteWafConfig, request: &Request<'_>) -> (Option<Detection>, Option<Malformed>) {
     let excluded = |part: &super::parts::Part<'_>| {
         matches!(
             part.location,
             Location::Query | Location::Body | Location::Cookie
         ) && waf.excludes_arg(&part.name)
     };
-    match inspect_request(request, &waf.limits, waf.level, excluded).0 {
+    inspect_request(request, &waf.limits, waf.level, excluded)
+}
+
+fn verdict(waf: &RouteWafConfig, detection: Option<Detection>) -> Verdict {
+    match detection {
         None => Verdict::Pass,
         Some(detection) if waf.mode == WafMode::Count => Verdict::Count(detection),
         Some(detection) => Verdict::Block(detection),
@@ -51,12 +60,14 @@ pub fn inspects_body(waf: &RouteWafConfig, request: &pingora::http::RequestHeade
 }
 
 /// Inspects a request's body (its start, up to the bound) as `waf` says; the path was read
-/// with the header already and does not count again.
+/// with the header already and does not count again. `complete` says the whole body is
+/// there: only then can it be called malformed, not merely cut at the bound.
 pub fn check_body(
     waf: &RouteWafConfig,
     path: &str,
     content_type: Option<&str>,
     body: &[u8],
+    complete: bool,
 ) -> Verdict {
     let request = Request {
         path,
@@ -65,14 +76,21 @@ pub fn check_body(
         content_type,
         body,
     };
-    match check(waf, &request) {
-        Verdict::Count(detection) | Verdict::Block(detection)
-            if detection.location == Location::Path =>
-        {
-            Verdict::Pass
-        }
-        verdict => verdict,
-    }
+    let (detection, malformed) = inspect(waf, &request);
+    let detection = detection.filter(|detection| detection.location != Location::Path);
+    let detection = detection.or_else(|| {
+        let refused = complete && waf.block_malformed_body;
+        malformed.filter(|_| refused).map(|malformed| Detection {
+            finding: Finding {
+                family: Family::Protocol,
+                rule: MALFORMED_BODY_RULE,
+            },
+            location: Location::Body,
+            name: String::new(),
+            excerpt: format!("not {malformed:?}").to_ascii_lowercase(),
+        })
+    });
+    verdict(waf, detection)
 }
 
 #[cfg(test)]
@@ -88,6 +106,7 @@ mod tests {
             exclude_args: vec!["message".to_owned()],
             inspect_headers: Vec::new(),
             limits: PartLimits::default(),
+            block_malformed_body: true,
         }
     }
 
@@ -126,5 +145,54 @@ mod tests {
         assert!(matches!(check(&block, &elsewhere), Verdict::Block(_)));
         let under_excluded_path = request("/api/v1/support/tickets", "other=%27%20or%201%3D1--");
         assert_eq!(check(&block, &under_excluded_path), Verdict::Pass);
+    }
+
+    #[test]
+    fn a_malformed_body_is_refused_only_whole_and_only_where_the_route_says() {
+        let block = waf(WafMode::Block);
+        let broken = br#"{"name": "Ana""#;
+        let verdict = check_body(
+            &block,
+            "/api/v1/drivers",
+            Some("application/json"),
+            broken,
+            true,
+        );
+        assert!(
+            matches!(&verdict, Verdict::Block(d) if d.finding.rule == MALFORMED_BODY_RULE),
+            "{verdict:?}"
+        );
+        // Cut at the inspection bound, a document is not broken.
+        let cut = check_body(
+            &block,
+            "/api/v1/drivers",
+            Some("application/json"),
+            broken,
+            false,
+        );
+        assert_eq!(cut, Verdict::Pass);
+        let lenient = RouteWafConfig {
+            block_malformed_body: false,
+            ..waf(WafMode::Block)
+        };
+        let read = check_body(
+            &lenient,
+            "/api/v1/drivers",
+            Some("application/json"),
+            broken,
+            true,
+        );
+        assert_eq!(read, Verdict::Pass);
+        let fine = br#"{"name": "Ana"}"#;
+        assert_eq!(
+            check_body(
+                &block,
+                "/api/v1/drivers",
+                Some("application/json"),
+                fine,
+                true
+            ),
+            Verdict::Pass
+        );
     }
 }

@@ -22,6 +22,8 @@ pub const MAX_LEVEL: u8 = 3;
 pub enum Family {
     Sqli,
     Xss,
+    /// The request's own form: a body that is not what its Content-Type says.
+    Protocol,
 }
 
 impl Family {
@@ -29,6 +31,7 @@ impl Family {
         match self {
             Family::Sqli => "sqli",
             Family::Xss => "xss",
+            Family::Protocol => "protocol",
         }
     }
 }
@@ -48,8 +51,17 @@ pub fn rules() -> impl Iterator<Item = (Family, u32, u8, &'static str)> {
     let xss = xss::RULES
         .iter()
         .map(|(id, level, what)| (Family::Xss, *id, *level, *what));
-    sqli.chain(xss)
+    let protocol = std::iter::once((
+        Family::Protocol,
+        MALFORMED_BODY_RULE,
+        1,
+        "a body that is not what its Content-Type says (broken JSON, multipart without its boundary)",
+    ));
+    sqli.chain(xss).chain(protocol)
 }
+
+/// The rule a malformed body matches on routes whose policy refuses one.
+pub const MALFORMED_BODY_RULE: u32 = 100_100;
 
 /// A finding with where in the request it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
