@@ -1,9 +1,11 @@
-//! The admin listener (loopback by default): `/healthz`, `/readyz`, `/metrics` and `/status`,
-//! and `POST /cache/purge`, which needs the bearer token of `admin.token_file` and, with
-//! `[fleet]` configured, reaches every proxy of the web tier. It is never exposed to the
+//! The admin listener (loopback by default): `/healthz`, `/readyz`, `/metrics` and `/status`;
+//! `POST /cache/purge`, which with `[fleet]` configured reaches every proxy of the web tier;
+//! and `/ip-sets`, the firewall's allow and deny lists. The last two need the bearer token of
+//! `admin.token_file`. It is never exposed to the
 //! internet.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -17,9 +19,57 @@ use crate::cache::zones::CacheZones;
 use crate::fleet::Fleet;
 use crate::metrics::ProxyMetrics;
 use crate::proxy::Runtime;
+use crate::security::ipsets::{IpSets, List, parse_network};
 
-/// A purge request's body is a small JSON object; anything longer is refused unread.
-const MAX_PURGE_BODY: usize = 16 * 1024;
+/// Admin requests carry a small JSON object; anything longer is refused unread.
+const MAX_BODY: usize = 16 * 1024;
+
+/// A change to an IP set, as `POST` and `DELETE /ip-sets` send it.
+#[derive(Debug)]
+struct IpSetChange {
+    list: List,
+    network: ipnet::IpNet,
+    ttl: Option<std::time::Duration>,
+    reason: String,
+}
+
+impl IpSetChange {
+    fn from_json(body: &[u8]) -> Result<IpSetChange, String> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            list: String,
+            network: String,
+            ttl: Option<String>,
+            reason: Option<String>,
+        }
+        let raw: Raw = serde_json::from_slice(body).map_err(|err| {
+            format!("the body must be JSON like {{\"list\": \"deny\", \"network\": \"203.0.113.0/24\", \"ttl\": \"1h\", \"reason\": \"scanner\"}}: {err}")
+        })?;
+        let list = List::parse(&raw.list)
+            .ok_or_else(|| format!("list {:?} is neither \"allow\" nor \"deny\"", raw.list))?;
+        let network = parse_network(&raw.network).ok_or_else(|| {
+            format!(
+                "network {:?} is not an address or a CIDR like \"203.0.113.0/24\"",
+                raw.network
+            )
+        })?;
+        let ttl = raw
+            .ttl
+            .map(|ttl| {
+                humantime::parse_duration(&ttl).map_err(|err| {
+                    format!("ttl {ttl:?} is not a duration like \"30m\" or \"1h\": {err}")
+                })
+            })
+            .transpose()?;
+        Ok(IpSetChange {
+            list,
+            network,
+            ttl,
+            reason: raw.reason.unwrap_or_default().chars().take(200).collect(),
+        })
+    }
+}
 
 #[derive(Debug)]
 pub struct AdminApp {
@@ -28,6 +78,7 @@ pub struct AdminApp {
     cache_zones: Arc<CacheZones>,
     token: Option<String>,
     fleet: Option<Arc<Fleet>>,
+    ip_sets: Arc<IpSets>,
 }
 
 impl AdminApp {
@@ -37,6 +88,7 @@ impl AdminApp {
         cache_zones: Arc<CacheZones>,
         token: Option<String>,
         fleet: Option<Arc<Fleet>>,
+        ip_sets: Arc<IpSets>,
     ) -> AdminApp {
         AdminApp {
             runtime,
@@ -44,7 +96,135 @@ impl AdminApp {
             cache_zones,
             token,
             fleet,
+            ip_sets,
         }
+    }
+
+    /// The answer to a request that may not change the proxy, or `None` when it may.
+    fn refusal(&self, session: &ServerSession, what: &str) -> Option<Response<Vec<u8>>> {
+        if self.token.is_none() {
+            return Some(problem(
+                StatusCode::FORBIDDEN,
+                &format!("{what} are off: set admin.token_file in the proxy's configuration"),
+            ));
+        }
+        (!self.authorized(session)).then(|| {
+            problem(
+                StatusCode::UNAUTHORIZED,
+                "send the admin token as Authorization: Bearer TOKEN",
+            )
+        })
+    }
+
+    /// The request's body, up to `MAX_BODY`.
+    async fn body(session: &mut ServerSession) -> Result<Vec<u8>, Response<Vec<u8>>> {
+        let mut body = Vec::new();
+        loop {
+            match session.read_request_body().await {
+                Ok(Some(chunk)) => {
+                    body.extend_from_slice(&chunk);
+                    if body.len() > MAX_BODY {
+                        return Err(problem(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "the body is over 16 KiB",
+                        ));
+                    }
+                }
+                Ok(None) => return Ok(body),
+                Err(err) => {
+                    return Err(problem(
+                        StatusCode::BAD_REQUEST,
+                        &format!("reading the body: {err}"),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// `GET /ip-sets` lists both lists; `POST` adds a network to one (with a reason and an
+    /// optional `ttl`), `DELETE` removes one.
+    async fn ip_sets(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        if let Some(refusal) = self.refusal(session, "IP set changes") {
+            return refusal;
+        }
+        let now = SystemTime::now();
+        let method = session.req_header().method.clone();
+        if method == http::Method::GET {
+            let listed = |list| {
+                self.ip_sets
+                    .entries(list, now)
+                    .into_iter()
+                    .map(|entry| {
+                        serde_json::json!({
+                            "network": entry.network.to_string(),
+                            "reason": entry.reason,
+                            "origin": entry.origin,
+                            "expires_in_seconds": entry.expires_at
+                                .and_then(|at| at.duration_since(now).ok())
+                                .map(|left| left.as_secs()),
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let body =
+                serde_json::json!({ "allow": listed(List::Allow), "deny": listed(List::Deny) });
+            return reply(
+                StatusCode::OK,
+                "application/json",
+                body.to_string().into_bytes(),
+            );
+        }
+        if method != http::Method::POST && method != http::Method::DELETE {
+            return problem(StatusCode::METHOD_NOT_ALLOWED, "use GET, POST or DELETE");
+        }
+        let body = match Self::body(session).await {
+            Ok(body) => body,
+            Err(answer) => return answer,
+        };
+        let change = match IpSetChange::from_json(&body) {
+            Ok(change) => change,
+            Err(why) => return problem(StatusCode::BAD_REQUEST, &why),
+        };
+        if method == http::Method::DELETE {
+            let removed = self.ip_sets.remove(change.list, change.network);
+            tracing::info!(list = change.list.as_str(), network = %change.network, removed, "Removed a network from an IP set.");
+            self.observe_ip_sets();
+            let status = if removed {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            let body = serde_json::json!({ "removed": removed });
+            return reply(status, "application/json", body.to_string().into_bytes());
+        }
+        self.ip_sets
+            .add(change.list, change.network, change.ttl, &change.reason, now);
+        tracing::info!(
+            list = change.list.as_str(),
+            network = %change.network,
+            ttl = ?change.ttl,
+            reason = %change.reason,
+            "Added a network to an IP set."
+        );
+        self.observe_ip_sets();
+        let body = serde_json::json!({
+            "list": change.list,
+            "network": change.network.to_string(),
+            "expires_in_seconds": change.ttl.map(|ttl| ttl.as_secs()),
+        });
+        reply(
+            StatusCode::CREATED,
+            "application/json",
+            body.to_string().into_bytes(),
+        )
+    }
+
+    fn observe_ip_sets(&self) {
+        let now = SystemTime::now();
+        self.metrics.observe_ip_sets(
+            self.ip_sets.entries(List::Allow, now).len(),
+            self.ip_sets.entries(List::Deny, now).len(),
+        );
     }
 
     /// Whether the request carries the admin token; compared in constant time.
@@ -71,33 +251,13 @@ impl AdminApp {
         if session.req_header().method != http::Method::POST {
             return problem(StatusCode::METHOD_NOT_ALLOWED, "purges are POST requests");
         }
-        if self.token.is_none() {
-            return problem(
-                StatusCode::FORBIDDEN,
-                "purges are off: set admin.token_file in the proxy's configuration",
-            );
+        if let Some(refusal) = self.refusal(session, "purges") {
+            return refusal;
         }
-        if !self.authorized(session) {
-            return problem(
-                StatusCode::UNAUTHORIZED,
-                "send the admin token as Authorization: Bearer TOKEN",
-            );
-        }
-        let mut body = Vec::new();
-        loop {
-            match session.read_request_body().await {
-                Ok(Some(chunk)) => {
-                    body.extend_from_slice(&chunk);
-                    if body.len() > MAX_PURGE_BODY {
-                        return problem(StatusCode::PAYLOAD_TOO_LARGE, "the body is over 16 KiB");
-                    }
-                }
-                Ok(None) => break,
-                Err(err) => {
-                    return problem(StatusCode::BAD_REQUEST, &format!("reading the body: {err}"));
-                }
-            }
-        }
+        let body = match Self::body(session).await {
+            Ok(body) => body,
+            Err(answer) => return answer,
+        };
         let rule = match PurgeRule::from_json(&body) {
             Ok(rule) => rule,
             Err(err) => return problem(StatusCode::BAD_REQUEST, &err.to_string()),
@@ -238,8 +398,10 @@ impl ServeHttp for AdminApp {
                 )
             }
             "/cache/purge" => self.purge(session).await,
+            "/ip-sets" => self.ip_sets(session).await,
             "/metrics" => {
                 self.cache_zones.observe();
+                self.observe_ip_sets();
                 let pools = self.runtime.load().all_pools();
                 reply(
                     StatusCode::OK,

@@ -26,6 +26,8 @@ pub struct ProxyMetrics {
     peer_up: IntGaugeVec,
     peer_in_flight: IntGaugeVec,
     waf_matches: IntCounterVec,
+    ip_set_entries: IntGaugeVec,
+    pub ip_set_refused: IntCounter,
 }
 
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -130,6 +132,19 @@ impl ProxyMetrics {
             &["route", "rule", "action"],
         )
         .expect("static metric definition is valid");
+        let ip_set_entries = IntGaugeVec::new(
+            Opts::new(
+                "voltfleet_proxy_ip_set_entries",
+                "Networks on the firewall's IP sets, by list (allow, deny).",
+            ),
+            &["list"],
+        )
+        .expect("static metric definition is valid");
+        let ip_set_refused = IntCounter::new(
+            "voltfleet_proxy_ip_set_refused_total",
+            "Requests refused because the client is on the deny list.",
+        )
+        .expect("static metric definition is valid");
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "voltfleet_proxy_build_info",
@@ -154,6 +169,8 @@ impl ProxyMetrics {
             Box::new(peer_up.clone()),
             Box::new(peer_in_flight.clone()),
             Box::new(waf_matches.clone()),
+            Box::new(ip_set_entries.clone()),
+            Box::new(ip_set_refused.clone()),
             Box::new(build_info),
             Box::new(prometheus::process_collector::ProcessCollector::new(
                 std::process::id() as i32,
@@ -179,6 +196,17 @@ impl ProxyMetrics {
             peer_up,
             peer_in_flight,
             waf_matches,
+            ip_set_entries,
+            ip_set_refused,
+        }
+    }
+
+    /// Sets the IP set sizes.
+    pub fn observe_ip_sets(&self, allow: usize, deny: usize) {
+        for (list, size) in [("allow", allow), ("deny", deny)] {
+            self.ip_set_entries
+                .with_label_values(&[list])
+                .set(i64::try_from(size).unwrap_or(i64::MAX));
         }
     }
 

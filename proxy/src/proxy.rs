@@ -31,6 +31,7 @@ use crate::limits;
 use crate::metrics::{PoolSeries, ProxyMetrics, RouteSeries};
 use crate::respond;
 use crate::routing::Router;
+use crate::security::ipsets::List;
 use crate::security::{self, guard, guard::Verdict};
 use crate::static_files::StaticSites;
 use crate::upstream::{Pool, Selected};
@@ -142,6 +143,8 @@ pub struct RequestCtx {
     waf_body: Option<bytes::BytesMut>,
     /// The firewall rule that refused the request, for the answer `fail_to_proxy` gives.
     waf_refused: Option<u32>,
+    /// The client is on the allow list: neither refused nor inspected.
+    client_allowed: bool,
 }
 
 impl RequestCtx {
@@ -169,6 +172,8 @@ pub struct Shared {
     pub websocket_close_spread: std::time::Duration,
     /// The cache zones, opened once for the life of the process.
     pub cache_zones: Arc<CacheZones>,
+    /// The firewall's allow and deny lists of client networks.
+    pub ip_sets: Arc<security::ipsets::IpSets>,
 }
 
 /// The proxy of one listener.
@@ -614,6 +619,7 @@ impl ProxyHttp for EdgeProxy {
             cache: CacheState::default(),
             waf_body: None,
             waf_refused: None,
+            client_allowed: false,
         }
     }
 
@@ -624,6 +630,18 @@ impl ProxyHttp for EdgeProxy {
         if self.refuse_malformed(session, ctx).await? {
             return Ok(true);
         }
+        let listed = ctx.client.and_then(|client| {
+            self.shared
+                .ip_sets
+                .check(client, std::time::SystemTime::now())
+        });
+        if listed == Some(List::Deny) {
+            self.shared.metrics.ip_set_refused.inc();
+            tracing::info!(client = ?ctx.client, request_id = ctx.request_id.as_str(), "Refused a client on the deny list.");
+            respond::plain(session, 403, "Forbidden.\n", ctx.request_id.as_str()).await?;
+            return Ok(true);
+        }
+        ctx.client_allowed = listed == Some(List::Allow);
         ctx.host = request_host(session);
         let host = ctx.host.as_ref().and_then(|host| host.to_str().ok());
         let request_id = ctx.request_id.as_str();
@@ -647,6 +665,7 @@ impl ProxyHttp for EdgeProxy {
             return Ok(true);
         }
         if let Some(waf) = &route.config.waf
+            && !ctx.client_allowed
             && self.firewall_refuses(session, ctx, waf).await?
         {
             return Ok(true);

@@ -22,6 +22,7 @@ use crate::fleet::{Fleet, PurgeFollower};
 use crate::listener::{EdgeApp, server_tls_config};
 use crate::metrics::ProxyMetrics;
 use crate::proxy::{EdgeProxy, Runtime, Shared};
+use crate::security::ipsets::IpSets;
 
 /// Builds the server; `run_forever` on the result owns the process from then on.
 pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::Result<Server> {
@@ -57,6 +58,7 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
     };
     let runtime = Runtime::new(&config, &metrics, &listener_names);
     let runtime = Arc::new(ArcSwap::from_pointee(runtime));
+    let ip_sets = Arc::new(IpSets::new(&config.ip_sets.allow, &config.ip_sets.deny));
     let shared = Shared {
         runtime: runtime.clone(),
         unrouted: metrics.route_series(&listener_names, "none"),
@@ -66,6 +68,7 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
         draining: draining_receiver,
         websocket_close_spread: config.server.websocket_close_spread,
         cache_zones: cache_zones.clone(),
+        ip_sets: ip_sets.clone(),
     };
 
     for (index, listener) in config.listeners.iter().enumerate() {
@@ -98,6 +101,7 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
             cache_zones.clone(),
             config.admin.token.clone(),
             fleet.clone(),
+            ip_sets.clone(),
         ),
     );
     admin.add_tcp(&config.admin.listen.to_string());
@@ -121,6 +125,7 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
             current: std::sync::Mutex::new(config.clone()),
             draining,
             cache_zones: cache_zones.clone(),
+            ip_sets,
         },
     ));
     Ok(server)
@@ -142,6 +147,8 @@ struct Supervisor {
     draining: tokio::sync::watch::Sender<bool>,
     /// The zones opened at start: a reload cannot change them.
     cache_zones: Arc<CacheZones>,
+    /// A reload replaces the configured networks and keeps those added at run time.
+    ip_sets: Arc<IpSets>,
 }
 
 #[async_trait]
@@ -260,6 +267,8 @@ impl Supervisor {
                     );
                 }
                 self.runtime.store(Arc::new(self.runtime_for(&config)));
+                self.ip_sets
+                    .replace_configured(&config.ip_sets.allow, &config.ip_sets.deny);
                 tracing::info!(path = %self.config_path.display(), "Reloaded the configuration.");
                 self.set_current(config);
                 true

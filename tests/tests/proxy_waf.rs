@@ -176,6 +176,8 @@ level = 7
 exclude_paths = ["support"]
 inspect_headers = ["bad header"]
 max_body = "lots"
+[ip_sets]
+deny = ["203.0.113.0/33"]
 "#,
     )
     .await?;
@@ -188,6 +190,7 @@ max_body = "lots"
         "routes[0].waf.exclude_paths",
         "routes[0].waf.inspect_headers",
         "routes[0].waf.max_body",
+        "ip_sets.deny",
     ] {
         assert!(output.contains(expected), "{expected}: {output}");
     }
@@ -258,5 +261,175 @@ async fn bodies_are_read_before_the_upstream_gets_them() -> anyhow::Result<()> {
     let problem: serde_json::Value = serde_json::from_str(&answer)?;
     assert_eq!(problem["rule"].as_u64(), Some(100_100));
     assert_eq!(app.served(), 3);
+    Ok(())
+}
+
+const TOKEN: &str = "ip-set-token-for-tests-0123456789";
+
+/// The status of `path` asked for by `client`, as a trusted load balancer in front reports it.
+async fn from(proxy: &ProxyProcess, client: &str, path: &str) -> anyhow::Result<u16> {
+    Ok(get(&proxy.url(path), &[("x-forwarded-for", client)])
+        .await?
+        .0)
+}
+
+async fn admin(
+    proxy: &ProxyProcess,
+    method: reqwest::Method,
+    body: Option<serde_json::Value>,
+    token: Option<&str>,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let client = reqwest::Client::new();
+    let mut request = client.request(method, proxy.admin_url("/ip-sets"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    let text = response.text().await?;
+    Ok((
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    ))
+}
+
+#[tokio::test]
+async fn ip_sets_from_config_files_and_the_admin_api() -> anyhow::Result<()> {
+    let app = TestUpstream::start("app").await?;
+    let proxy = ProxyProcess::start_with(
+        &format!(
+            r#"
+[[listeners]]
+address = "{{LISTEN}}"
+trusted_proxies = ["127.0.0.1/32"]
+
+[ip_sets]
+allow = ["192.0.2.10"]
+deny = ["203.0.113.0/24"]
+deny_files = ["{{DIR}}/deny.txt"]
+
+[upstreams.app]
+peers = [{{ address = "{}" }}]
+
+[[routes]]
+path = "/"
+upstream = "app"
+[routes.waf]
+mode = "block"
+"#,
+            app.address
+        ),
+        "token_file = \"{DIR}/admin.token\"",
+        &[
+            ("admin.token", TOKEN),
+            (
+                "deny.txt",
+                "# scanners seen last week\n198.51.100.7   # port scans\n\n",
+            ),
+        ],
+    )
+    .await?;
+    let attack = "/api/v1/locations?q=1%27%20or%20%271%27%3D%271";
+
+    assert_eq!(
+        from(&proxy, "203.0.113.5", "/").await?,
+        403,
+        "denied in the configuration"
+    );
+    assert_eq!(
+        from(&proxy, "198.51.100.7", "/").await?,
+        403,
+        "denied in the file"
+    );
+    assert_eq!(from(&proxy, "198.51.100.8", "/").await?, 200);
+    assert_eq!(
+        from(&proxy, "192.0.2.10", attack).await?,
+        200,
+        "allowed clients are not inspected"
+    );
+    assert_eq!(from(&proxy, "192.0.2.11", attack).await?, 403, "others are");
+
+    // Without the token, nothing changes.
+    let change = serde_json::json!({"list": "deny", "network": "2001:db8::/32", "ttl": "2s", "reason": "scanner"});
+    let (status, _) = admin(&proxy, reqwest::Method::POST, Some(change.clone()), None).await?;
+    assert_eq!(status, 401);
+    let (status, _) = admin(&proxy, reqwest::Method::POST, Some(change), Some(TOKEN)).await?;
+    assert_eq!(status, 201);
+    assert_eq!(
+        from(&proxy, "2001:db8::1", "/").await?,
+        403,
+        "added at run time"
+    );
+    let (status, listed) = admin(&proxy, reqwest::Method::GET, None, Some(TOKEN)).await?;
+    assert_eq!(status, 200);
+    let deny = listed["deny"].as_array().cloned().unwrap_or_default();
+    assert!(
+        deny.iter().any(|e| e["network"] == "2001:db8::/32"
+            && e["reason"] == "scanner"
+            && e["origin"] == "api"),
+        "{listed}"
+    );
+    assert!(
+        deny.iter()
+            .any(|e| e["network"] == "198.51.100.7/32" && e["origin"] == "config"),
+        "{listed}"
+    );
+
+    // It expires by itself.
+    let mut expired = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if from(&proxy, "2001:db8::1", "/").await? == 200 {
+            expired = true;
+            break;
+        }
+    }
+    assert!(expired, "the entry outlived its ttl");
+
+    // Removed by hand; a bad change says what is wrong.
+    let entry = serde_json::json!({"list": "deny", "network": "100.64.0.0/10"});
+    admin(
+        &proxy,
+        reqwest::Method::POST,
+        Some(entry.clone()),
+        Some(TOKEN),
+    )
+    .await?;
+    assert_eq!(from(&proxy, "100.64.1.1", "/").await?, 403);
+    let (status, _) = admin(
+        &proxy,
+        reqwest::Method::DELETE,
+        Some(entry.clone()),
+        Some(TOKEN),
+    )
+    .await?;
+    assert_eq!(status, 200);
+    assert_eq!(from(&proxy, "100.64.1.1", "/").await?, 200);
+    let (status, _) = admin(&proxy, reqwest::Method::DELETE, Some(entry), Some(TOKEN)).await?;
+    assert_eq!(status, 404);
+    let bad = serde_json::json!({"list": "block", "network": "10.0.0.0/33"});
+    let (status, problem) = admin(&proxy, reqwest::Method::POST, Some(bad), Some(TOKEN)).await?;
+    assert_eq!(status, 400);
+    assert!(problem.to_string().contains("neither"), "{problem}");
+
+    let metrics = get(&proxy.admin_url("/metrics"), &[]).await?.1;
+    assert!(
+        metrics.contains(r#"voltfleet_proxy_ip_set_entries{list="deny"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"voltfleet_proxy_ip_set_entries{list="allow"} 1"#),
+        "{metrics}"
+    );
+    let refused: f64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("voltfleet_proxy_ip_set_refused_total "))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0);
+    // Three addresses refused above, the expiring one perhaps more than once while it lived.
+    assert!(refused >= 4.0, "{metrics}");
     Ok(())
 }

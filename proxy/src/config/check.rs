@@ -57,7 +57,7 @@ impl fmt::Display for ConfigProblem {
 /// Weights are relative; a bound keeps the hashing ring small.
 const MAX_WEIGHT: u32 = 1000;
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "server",
     "admin",
     "listeners",
@@ -66,6 +66,7 @@ const SECTIONS: [&str; 8] = [
     "cache_zones",
     "routes",
     "fleet",
+    "ip_sets",
 ];
 
 pub fn check(text: &str, path: &Path) -> Result<ProxyConfig, ConfigProblems> {
@@ -147,6 +148,7 @@ impl Checker {
         };
         let routes = self.routes(table.remove("routes"), &targets);
         let fleet = self.fleet(table.remove("fleet"));
+        let ip_sets = self.ip_sets(table.remove("ip_sets"));
         ProxyConfig {
             server,
             admin,
@@ -156,6 +158,7 @@ impl Checker {
             cache_zones,
             routes,
             fleet,
+            ip_sets,
         }
     }
 

@@ -8,6 +8,7 @@
 mod cache;
 mod check;
 mod fleet;
+mod ipsets;
 mod raw;
 mod resolve;
 mod waf;
@@ -23,6 +24,7 @@ use ipnet::IpNet;
 pub use cache::{Bypass, CacheZoneConfig, RouteCacheConfig};
 pub use check::ConfigProblem;
 pub use fleet::{FleetConfig, redacted_url};
+pub use ipsets::IpSetsConfig;
 pub use resolve::refresh_addresses;
 pub use waf::{RouteWafConfig, WafMode};
 
@@ -38,6 +40,8 @@ pub struct ProxyConfig {
     pub routes: Vec<RouteConfig>,
     /// The Redis shared with the other proxies of the web tier, when there is one.
     pub fleet: Option<FleetConfig>,
+    /// Client networks always let through or always refused.
+    pub ip_sets: IpSetsConfig,
 }
 
 /// A directory of files served as the public website (as S3 + CloudFront would).

@@ -8,6 +8,7 @@
 
 pub mod decode;
 pub mod guard;
+pub mod ipsets;
 pub mod parts;
 pub mod sqli;
 pub mod xss;
