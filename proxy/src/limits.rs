@@ -5,9 +5,17 @@ use pingora::proxy::Session;
 
 use crate::config::Limits;
 
-/// 431 for a header block over the limit, 413 for a declared body over it.
+/// 414 for a target over the limit, 431 for a header block over it, 413 for a declared body
+/// over it.
 pub fn check_request(session: &Session, raw_header: Option<&[u8]>, limits: &Limits) -> Option<u16> {
     let request = session.req_header();
+    let target = request
+        .uri
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if target > limits.max_uri_bytes {
+        return Some(414);
+    }
     // HTTP/2 has no raw block: count names, values and the per-field overhead HPACK assumes.
     let header_bytes = raw_header.map_or_else(
         || {

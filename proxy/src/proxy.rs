@@ -229,10 +229,10 @@ impl EdgeProxy {
         if let Some(status) =
             limits::check_request(session, raw_header.as_deref(), &self.shared.limits)
         {
-            let body = if status == 431 {
-                "Request header fields too large.\n"
-            } else {
-                "The request is too large.\n"
+            let body = match status {
+                414 => "The request target is too long.\n",
+                431 => "Request header fields too large.\n",
+                _ => "The request is too large.\n",
             };
             respond::plain(session, status, body, ctx.request_id.as_str()).await?;
             return Ok(true);
@@ -662,6 +662,12 @@ impl ProxyHttp for EdgeProxy {
             sites
                 .serve(site, session, headers, ctx.request_id.as_str())
                 .await?;
+            return Ok(true);
+        }
+        if let Some(methods) = &route.config.methods
+            && !methods.contains(&session.req_header().method)
+        {
+            respond::method_not_allowed(session, methods, ctx.request_id.as_str()).await?;
             return Ok(true);
         }
         if let Some(waf) = &route.config.waf

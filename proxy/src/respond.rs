@@ -57,6 +57,29 @@ async fn text(
         .await
 }
 
+/// 405 with the methods the route accepts.
+pub async fn method_not_allowed(
+    session: &mut Session,
+    allowed: &[http::Method],
+    request_id: &str,
+) -> Result<()> {
+    let body = "The method is not allowed here.\n";
+    let allow: Vec<&str> = allowed.iter().map(http::Method::as_str).collect();
+    let mut response = ResponseHeader::build(405, Some(6))?;
+    response.insert_header("Content-Type", "text/plain; charset=utf-8")?;
+    response.insert_header("Content-Length", body.len().to_string())?;
+    response.insert_header("Allow", allow.join(", "))?;
+    response.insert_header("X-Request-Id", request_id)?;
+    response.insert_header("Cache-Control", "no-store")?;
+    session.set_keepalive(None);
+    session
+        .write_response_header(Box::new(response), false)
+        .await?;
+    session
+        .write_response_body(Some(Bytes::from_static(body.as_bytes())), true)
+        .await
+}
+
 /// The answer to a request the firewall refused: a problem document naming the rule and the
 /// request id (for the operator to find it in the security log), never what matched.
 pub async fn refused(session: &mut Session, rule: u32, request_id: &str) -> Result<()> {

@@ -94,6 +94,7 @@ mod tests {
             hide_response_headers: Vec::new(),
             cache: None,
             waf: None,
+            methods: None,
         }
     }
 

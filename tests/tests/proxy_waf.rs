@@ -170,6 +170,7 @@ peers = [{ address = "127.0.0.1:9" }]
 [[routes]]
 path = "/"
 upstream = "app"
+methods = ["get"]
 [routes.waf]
 mode = "deny"
 level = 7
@@ -191,6 +192,7 @@ deny = ["203.0.113.0/33"]
         "routes[0].waf.inspect_headers",
         "routes[0].waf.max_body",
         "ip_sets.deny",
+        "routes[0].methods",
     ] {
         assert!(output.contains(expected), "{expected}: {output}");
     }
@@ -431,5 +433,71 @@ mode = "block"
         .unwrap_or(0.0);
     // Three addresses refused above, the expiring one perhaps more than once while it lived.
     assert!(refused >= 4.0, "{metrics}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn methods_per_route_and_the_target_length_are_enforced() -> anyhow::Result<()> {
+    let app = TestUpstream::start("app").await?;
+    let proxy = ProxyProcess::start(&format!(
+        r#"
+[[listeners]]
+address = "{{LISTEN}}"
+
+[upstreams.app]
+peers = [{{ address = "{}" }}]
+
+[[routes]]
+path = "/locations/"
+upstream = "app"
+methods = ["GET", "HEAD"]
+
+[[routes]]
+path = "/"
+upstream = "app"
+"#,
+        app.address
+    ))
+    .await?;
+    let client = reqwest::Client::new();
+    let refused = client
+        .post(proxy.url("/locations/1"))
+        .body("x")
+        .send()
+        .await?;
+    assert_eq!(refused.status().as_u16(), 405);
+    assert_eq!(refused.headers()["allow"], "GET, HEAD");
+    assert_eq!(
+        client
+            .get(proxy.url("/locations/1"))
+            .send()
+            .await?
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        client
+            .post(proxy.url("/sessions"))
+            .body("x")
+            .send()
+            .await?
+            .status()
+            .as_u16(),
+        200
+    );
+
+    // The default bound is 8 KiB of path and query.
+    let long = format!("/sessions?q={}", "a".repeat(8300));
+    assert_eq!(
+        client.get(proxy.url(&long)).send().await?.status().as_u16(),
+        414
+    );
+    let fits = format!("/sessions?q={}", "a".repeat(8000));
+    assert_eq!(
+        client.get(proxy.url(&fits)).send().await?.status().as_u16(),
+        200
+    );
+    assert_eq!(app.served(), 3);
     Ok(())
 }

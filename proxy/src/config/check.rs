@@ -328,6 +328,13 @@ impl Checker {
                 "use at least 8192; the default is 32768",
             );
         }
+        if raw.max_uri_bytes.is_some_and(|bytes| bytes < 256) {
+            self.problem(
+                "server.max_uri_bytes",
+                "below 256 bytes ordinary links fail",
+                "use at least 2048; the default is 8192",
+            );
+        }
         if threads == 0 {
             self.problem("server.threads", "0 threads cannot serve", "set 1 or more");
         }
@@ -377,6 +384,7 @@ impl Checker {
             limits: Limits {
                 max_request_header_bytes: raw.max_request_header_bytes.unwrap_or(32 * 1024),
                 max_request_body_bytes: raw.max_request_body_bytes.unwrap_or(10 * 1024 * 1024),
+                max_uri_bytes: raw.max_uri_bytes.unwrap_or(8 * 1024),
             },
         }
     }
@@ -868,6 +876,25 @@ impl Checker {
                 "remove [routes.cache] from this route",
             );
         }
+        let methods = raw.methods.map(|methods| {
+            methods
+                .iter()
+                .filter_map(|method| {
+                    let parsed = method
+                        .parse::<http::Method>()
+                        .ok()
+                        .filter(|parsed| parsed.as_str() == method.to_ascii_uppercase());
+                    if parsed.is_none() {
+                        self.problem(
+                            format!("{at}.methods"),
+                            format!("{method:?} is not an HTTP method"),
+                            "write methods in capitals, like [\"GET\", \"POST\"]",
+                        );
+                    }
+                    parsed
+                })
+                .collect::<Vec<_>>()
+        });
         let waf_at = format!("{at}.waf");
         let waf = self
             .section::<super::waf::RawRouteWaf>(&waf_at, raw.waf)
@@ -898,6 +925,7 @@ impl Checker {
             hide_response_headers: raw.hide_response_headers,
             cache,
             waf,
+            methods,
         })
     }
 }

@@ -92,6 +92,8 @@ pub struct Limits {
     pub max_request_header_bytes: usize,
     /// The request body; larger gets 413. 0 means no limit.
     pub max_request_body_bytes: u64,
+    /// The request target (path and query); longer gets 414.
+    pub max_uri_bytes: usize,
 }
 
 /// The loopback listener for metrics and operations.
@@ -246,6 +248,8 @@ pub struct RouteConfig {
     /// The web application firewall's inspection of the route's requests; `None` inspects
     /// nothing.
     pub waf: Option<RouteWafConfig>,
+    /// The methods the route accepts; `None` accepts any. Others get 405.
+    pub methods: Option<Vec<http::Method>>,
 }
 
 /// What a route hands its requests to.

@@ -19,6 +19,7 @@ pub struct RawServer {
     pub access_log: Option<bool>,
     pub max_request_header_bytes: Option<usize>,
     pub max_request_body_bytes: Option<u64>,
+    pub max_uri_bytes: Option<usize>,
     pub resolve_interval: Option<String>,
 }
 
@@ -113,6 +114,7 @@ pub struct RawRoute {
     pub cache: Option<toml::Value>,
     /// Checked on its own (`config::waf`).
     pub waf: Option<toml::Value>,
+    pub methods: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
