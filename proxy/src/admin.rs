@@ -220,11 +220,8 @@ impl AdminApp {
     }
 
     fn observe_ip_sets(&self) {
-        let now = SystemTime::now();
-        self.metrics.observe_ip_sets(
-            self.ip_sets.entries(List::Allow, now).len(),
-            self.ip_sets.entries(List::Deny, now).len(),
-        );
+        let (allow, deny) = self.ip_sets.sizes(SystemTime::now());
+        self.metrics.observe_ip_sets(allow, deny);
     }
 
     /// Whether the request carries the admin token; compared in constant time.

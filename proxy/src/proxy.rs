@@ -299,11 +299,9 @@ impl EdgeProxy {
         if let Some(chunk) = body.take() {
             held.extend_from_slice(&chunk);
         }
-        let Some(waf) = ctx
-            .route
-            .as_ref()
-            .and_then(|route| route.config.waf.clone())
-        else {
+        // The route outlives the borrow of `ctx` below; cloning it is a reference count.
+        let route = ctx.route.clone();
+        let Some(waf) = route.as_ref().and_then(|route| route.config.waf.as_ref()) else {
             return Ok(());
         };
         let bound = waf.limits.max_body_bytes;
@@ -313,26 +311,19 @@ impl EdgeProxy {
             return Ok(());
         }
         let held = ctx.waf_body.take().unwrap_or_default().freeze();
-        let waf = ctx
-            .route
-            .as_ref()
-            .and_then(|route| route.config.waf.clone());
-        if let Some(waf) = waf {
-            let header = session.req_header();
-            let content_type = header
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|value| value.to_str().ok());
-            let complete = end_of_stream && held.len() <= bound;
-            let inspected = &held[..held.len().min(bound)];
-            let verdict =
-                guard::check_body(&waf, header.uri.path(), content_type, inspected, complete);
-            if let Some(rule) = self.record_firewall_match(ctx, verdict) {
-                return Error::e_explain(
-                    ErrorType::HTTPStatus(403),
-                    format!("the request body matched firewall rule {rule}"),
-                );
-            }
+        let content_type = session
+            .req_header()
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok());
+        let complete = end_of_stream && held.len() <= bound;
+        let inspected = &held[..held.len().min(bound)];
+        let verdict = guard::check_body(waf, content_type, inspected, complete);
+        if let Some(rule) = self.record_firewall_match(ctx, verdict) {
+            return Error::e_explain(
+                ErrorType::HTTPStatus(403),
+                format!("the request body matched firewall rule {rule}"),
+            );
         }
         *body = Some(held);
         Ok(())

@@ -40,21 +40,36 @@ async fn text(
     request_id: &str,
     retry_after: Option<u64>,
 ) -> Result<()> {
+    let extra = retry_after.map(|seconds| ("Retry-After", seconds.to_string()));
+    let body = Bytes::from_static(body.as_bytes());
+    complete(session, status, TEXT, body, request_id, extra).await
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// Writes a whole response the proxy gives itself, not to be stored, and ends the
+/// connection's keep-alive; `extra` is one more header when the answer needs it.
+async fn complete(
+    session: &mut Session,
+    status: u16,
+    content_type: &str,
+    body: Bytes,
+    request_id: &str,
+    extra: Option<(&str, String)>,
+) -> Result<()> {
     let mut response = ResponseHeader::build(status, Some(5))?;
-    response.insert_header("Content-Type", "text/plain; charset=utf-8")?;
+    response.insert_header("Content-Type", content_type)?;
     response.insert_header("Content-Length", body.len().to_string())?;
     response.insert_header("X-Request-Id", request_id)?;
     response.insert_header("Cache-Control", "no-store")?;
-    if let Some(seconds) = retry_after {
-        response.insert_header("Retry-After", seconds.to_string())?;
+    if let Some((name, value)) = extra {
+        response.insert_header(name.to_owned(), value)?;
     }
     session.set_keepalive(None);
     session
         .write_response_header(Box::new(response), false)
         .await?;
-    session
-        .write_response_body(Some(Bytes::from_static(body.as_bytes())), true)
-        .await
+    session.write_response_body(Some(body), true).await
 }
 
 /// 405 with the methods the route accepts.
@@ -63,21 +78,10 @@ pub async fn method_not_allowed(
     allowed: &[http::Method],
     request_id: &str,
 ) -> Result<()> {
-    let body = "The method is not allowed here.\n";
     let allow: Vec<&str> = allowed.iter().map(http::Method::as_str).collect();
-    let mut response = ResponseHeader::build(405, Some(6))?;
-    response.insert_header("Content-Type", "text/plain; charset=utf-8")?;
-    response.insert_header("Content-Length", body.len().to_string())?;
-    response.insert_header("Allow", allow.join(", "))?;
-    response.insert_header("X-Request-Id", request_id)?;
-    response.insert_header("Cache-Control", "no-store")?;
-    session.set_keepalive(None);
-    session
-        .write_response_header(Box::new(response), false)
-        .await?;
-    session
-        .write_response_body(Some(Bytes::from_static(body.as_bytes())), true)
-        .await
+    let body = Bytes::from_static(b"The method is not allowed here.\n");
+    let extra = Some(("Allow", allow.join(", ")));
+    complete(session, 405, TEXT, body, request_id, extra).await
 }
 
 /// The answer to a request the firewall refused: a problem document naming the rule and the
@@ -92,18 +96,8 @@ pub async fn refused(session: &mut Session, rule: u32, request_id: &str) -> Resu
         "request_id": request_id,
     })
     .to_string();
-    let mut response = ResponseHeader::build(403, Some(5))?;
-    response.insert_header("Content-Type", "application/problem+json")?;
-    response.insert_header("Content-Length", body.len().to_string())?;
-    response.insert_header("X-Request-Id", request_id)?;
-    response.insert_header("Cache-Control", "no-store")?;
-    session.set_keepalive(None);
-    session
-        .write_response_header(Box::new(response), false)
-        .await?;
-    session
-        .write_response_body(Some(Bytes::from(body)), true)
-        .await
+    let problem = "application/problem+json";
+    complete(session, 403, problem, Bytes::from(body), request_id, None).await
 }
 
 /// A permanent redirect to the same address over HTTPS (308 keeps the method and body).

@@ -59,25 +59,24 @@ pub fn inspects_body(waf: &RouteWafConfig, request: &pingora::http::RequestHeade
             .contains_key(http::header::TRANSFER_ENCODING)
 }
 
-/// Inspects a request's body (its start, up to the bound) as `waf` says; the path was read
-/// with the header already and does not count again. `complete` says the whole body is
-/// there: only then can it be called malformed, not merely cut at the bound.
+/// Inspects a request's body (its start, up to the bound) as `waf` says, for a request whose
+/// header `check` passed and `inspects_body` chose. `complete` says the whole body is there:
+/// only then can it be called malformed, not merely cut at the bound.
 pub fn check_body(
     waf: &RouteWafConfig,
-    path: &str,
     content_type: Option<&str>,
     body: &[u8],
     complete: bool,
 ) -> Verdict {
+    // The path and headers were read with the header; only the body is new.
     let request = Request {
-        path,
+        path: "",
         query: None,
         headers: &[],
         content_type,
         body,
     };
     let (detection, malformed) = inspect(waf, &request);
-    let detection = detection.filter(|detection| detection.location != Location::Path);
     let detection = detection.or_else(|| {
         let refused = complete && waf.block_malformed_body;
         malformed.filter(|_| refused).map(|malformed| Detection {
@@ -151,47 +150,23 @@ mod tests {
     fn a_malformed_body_is_refused_only_whole_and_only_where_the_route_says() {
         let block = waf(WafMode::Block);
         let broken = br#"{"name": "Ana""#;
-        let verdict = check_body(
-            &block,
-            "/api/v1/drivers",
-            Some("application/json"),
-            broken,
-            true,
-        );
+        let verdict = check_body(&block, Some("application/json"), broken, true);
         assert!(
             matches!(&verdict, Verdict::Block(d) if d.finding.rule == MALFORMED_BODY_RULE),
             "{verdict:?}"
         );
         // Cut at the inspection bound, a document is not broken.
-        let cut = check_body(
-            &block,
-            "/api/v1/drivers",
-            Some("application/json"),
-            broken,
-            false,
-        );
+        let cut = check_body(&block, Some("application/json"), broken, false);
         assert_eq!(cut, Verdict::Pass);
         let lenient = RouteWafConfig {
             block_malformed_body: false,
             ..waf(WafMode::Block)
         };
-        let read = check_body(
-            &lenient,
-            "/api/v1/drivers",
-            Some("application/json"),
-            broken,
-            true,
-        );
+        let read = check_body(&lenient, Some("application/json"), broken, true);
         assert_eq!(read, Verdict::Pass);
         let fine = br#"{"name": "Ana"}"#;
         assert_eq!(
-            check_body(
-                &block,
-                "/api/v1/drivers",
-                Some("application/json"),
-                fine,
-                true
-            ),
+            check_body(&block, Some("application/json"), fine, true),
             Verdict::Pass
         );
     }

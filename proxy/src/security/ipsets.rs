@@ -180,6 +180,13 @@ impl IpSets {
         }
     }
 
+    /// How many live entries each list holds (allow, deny).
+    pub fn sizes(&self, now: SystemTime) -> (usize, usize) {
+        let tables = self.tables.read().unwrap_or_else(PoisonError::into_inner);
+        let live = |table: &Table| table.entries().filter(|entry| entry.live_at(now)).count();
+        (live(&tables.0), live(&tables.1))
+    }
+
     /// The live entries of `list`, most specific networks first; expired ones are dropped.
     pub fn entries(&self, list: List, now: SystemTime) -> Vec<Entry> {
         let mut tables = self.tables.write().unwrap_or_else(PoisonError::into_inner);

@@ -139,20 +139,13 @@ fn lex<'a>(text: &'a str, tokens: &mut Vec<Token<'a>>) {
                 }
             }
             b'*' if bytes.get(i + 1) == Some(&b'/') => i += 2,
-            b'(' => {
-                tokens.push(Open);
-                i += 1;
-            }
-            b')' => {
-                tokens.push(Close);
-                i += 1;
-            }
-            b',' => {
-                tokens.push(Comma);
-                i += 1;
-            }
-            b';' => {
-                tokens.push(Semicolon);
+            b'(' | b')' | b',' | b';' => {
+                tokens.push(match b {
+                    b'(' => Open,
+                    b')' => Close,
+                    b',' => Comma,
+                    _ => Semicolon,
+                });
                 i += 1;
             }
             _ if separator_len(&bytes[i..]) > 0 => i += separator_len(&bytes[i..]),
