@@ -19,7 +19,7 @@ use crate::cache::zones::CacheZones;
 use crate::fleet::Fleet;
 use crate::metrics::ProxyMetrics;
 use crate::proxy::Runtime;
-use crate::security::ipsets::{IpSets, List, parse_network};
+use crate::security::ipsets::{IpSets, List, Origin, parse_network};
 
 /// Admin requests carry a small JSON object; anything longer is refused unread.
 const MAX_BODY: usize = 16 * 1024;
@@ -189,7 +189,22 @@ impl AdminApp {
             let removed = self.ip_sets.remove(change.list, change.network);
             tracing::info!(list = change.list.as_str(), network = %change.network, removed, "Removed a network from an IP set.");
             self.observe_ip_sets();
-            let status = if removed {
+            // Told to the fleet even when this proxy did not have it: another may.
+            if let Some(fleet) = &self.fleet
+                && let Err(err) = fleet
+                    .publish_ip_set_remove(change.list, change.network)
+                    .await
+            {
+                return fleet_not_told(
+                    &format!(
+                        "removed {} from this proxy's {} list",
+                        change.network,
+                        change.list.as_str()
+                    ),
+                    &err,
+                );
+            }
+            let status = if removed || self.fleet.is_some() {
                 StatusCode::OK
             } else {
                 StatusCode::NOT_FOUND
@@ -197,8 +212,14 @@ impl AdminApp {
             let body = serde_json::json!({ "removed": removed });
             return reply(status, "application/json", body.to_string().into_bytes());
         }
-        self.ip_sets
-            .add(change.list, change.network, change.ttl, &change.reason, now);
+        let entry = self.ip_sets.add(
+            change.list,
+            change.network,
+            change.ttl,
+            &change.reason,
+            Origin::Api,
+            now,
+        );
         tracing::info!(
             list = change.list.as_str(),
             network = %change.network,
@@ -207,6 +228,18 @@ impl AdminApp {
             "Added a network to an IP set."
         );
         self.observe_ip_sets();
+        if let Some(fleet) = &self.fleet
+            && let Err(err) = fleet.publish_ip_set_add(change.list, &entry).await
+        {
+            return fleet_not_told(
+                &format!(
+                    "added {} to this proxy's {} list",
+                    change.network,
+                    change.list.as_str()
+                ),
+                &err,
+            );
+        }
         let body = serde_json::json!({
             "list": change.list,
             "network": change.network.to_string(),
@@ -288,6 +321,17 @@ impl AdminApp {
             body.to_string().into_bytes(),
         )
     }
+}
+
+/// 503 for a change that acted on this proxy but did not reach Redis.
+fn fleet_not_told(done: &str, err: &crate::fleet::FleetError) -> Response<Vec<u8>> {
+    tracing::error!(error = %err, "An IP-set change did not reach the fleet: {done}.");
+    problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!(
+            "{done}, but the other proxies were not told: {err}; send the change again once Redis answers"
+        ),
+    )
 }
 
 fn problem(status: StatusCode, detail: &str) -> Response<Vec<u8>> {

@@ -28,6 +28,14 @@ pub struct ProxyMetrics {
     waf_matches: IntCounterVec,
     ip_set_entries: IntGaugeVec,
     pub ip_set_refused: IntCounter,
+    rate_limited: IntCounterVec,
+    /// Shared limits counted on this proxy alone because Redis did not answer in time.
+    pub rate_limit_fallbacks: IntCounter,
+    auto_blocks: IntCounterVec,
+    /// Connections closed at once because their address had too many open.
+    pub connections_refused: IntCounterVec,
+    /// Connections closed because the client sent its request header too slowly.
+    pub slow_clients: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -145,6 +153,43 @@ impl ProxyMetrics {
             "Requests refused because the client is on the deny list.",
         )
         .expect("static metric definition is valid");
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "voltfleet_proxy_rate_limited_total",
+                "Requests refused with 429 by a route's rate limit, by route.",
+            ),
+            &["route"],
+        )
+        .expect("static metric definition is valid");
+        let rate_limit_fallbacks = IntCounter::new(
+            "voltfleet_proxy_rate_limit_fallbacks_total",
+            "Requests of a fleet-shared rate limit counted on this proxy alone because Redis did not answer in time.",
+        )
+        .expect("static metric definition is valid");
+        let auto_blocks = IntCounterVec::new(
+            Opts::new(
+                "voltfleet_proxy_auto_blocks_total",
+                "Clients put on the deny list automatically, by what they did (firewall, rate_limit).",
+            ),
+            &["trigger"],
+        )
+        .expect("static metric definition is valid");
+        let connections_refused = IntCounterVec::new(
+            Opts::new(
+                "voltfleet_proxy_connections_refused_total",
+                "Connections closed on arrival because their client address had listener.max_connections_per_ip open, by listener.",
+            ),
+            &["listener"],
+        )
+        .expect("static metric definition is valid");
+        let slow_clients = IntCounterVec::new(
+            Opts::new(
+                "voltfleet_proxy_slow_clients_total",
+                "Connections closed because the request header did not arrive within listener.client_header_timeout, by listener.",
+            ),
+            &["listener"],
+        )
+        .expect("static metric definition is valid");
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "voltfleet_proxy_build_info",
@@ -171,6 +216,11 @@ impl ProxyMetrics {
             Box::new(waf_matches.clone()),
             Box::new(ip_set_entries.clone()),
             Box::new(ip_set_refused.clone()),
+            Box::new(rate_limited.clone()),
+            Box::new(rate_limit_fallbacks.clone()),
+            Box::new(auto_blocks.clone()),
+            Box::new(connections_refused.clone()),
+            Box::new(slow_clients.clone()),
             Box::new(build_info),
             Box::new(prometheus::process_collector::ProcessCollector::new(
                 std::process::id() as i32,
@@ -198,6 +248,11 @@ impl ProxyMetrics {
             waf_matches,
             ip_set_entries,
             ip_set_refused,
+            rate_limited,
+            rate_limit_fallbacks,
+            auto_blocks,
+            connections_refused,
+            slow_clients,
         }
     }
 
@@ -215,6 +270,14 @@ impl ProxyMetrics {
         self.waf_matches
             .with_label_values(&[route, &rule.to_string(), action])
             .inc();
+    }
+
+    pub fn rate_limited(&self, route: &str) {
+        self.rate_limited.with_label_values(&[route]).inc();
+    }
+
+    pub fn auto_block(&self, trigger: &str) {
+        self.auto_blocks.with_label_values(&[trigger]).inc();
     }
 
     /// The registry other modules (the cache) add their series to.

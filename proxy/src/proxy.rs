@@ -25,13 +25,16 @@ use crate::config::{
     HashKey, Limits, ListenerConfig, ProxyConfig, RouteConfig, RouteTarget, UpstreamConfig,
     UpstreamProtocol,
 };
+use crate::fleet::Fleet;
 use crate::forwarded::{self, RequestId};
 use crate::hygiene;
 use crate::limits;
 use crate::metrics::{PoolSeries, ProxyMetrics, RouteSeries};
 use crate::respond;
 use crate::routing::Router;
-use crate::security::ipsets::List;
+use crate::security::autoblock::{AutoBlock, Offence};
+use crate::security::ipsets::{List, Origin};
+use crate::security::ratelimit::{self, ClientLimiter, RateLimiters};
 use crate::security::{self, guard, guard::Verdict};
 use crate::static_files::StaticSites;
 use crate::upstream::{Pool, Selected};
@@ -55,6 +58,8 @@ pub struct ActiveRoute {
     series: RouteSeries,
     set_request_headers: Vec<(Bytes, HeaderValue)>,
     set_response_headers: Vec<(Bytes, HeaderValue)>,
+    /// This proxy's count of the route's clients, when the route is limited.
+    rate_limiter: Option<Arc<ClientLimiter>>,
 }
 
 /// The routing table, pools and static sites of one configuration; swapped whole on reload.
@@ -68,7 +73,13 @@ pub struct Runtime {
 impl Runtime {
     /// `listeners` are the names of the running listeners, in order: a route's request counters
     /// are kept per listener.
-    pub fn new(config: &ProxyConfig, metrics: &ProxyMetrics, listeners: &[String]) -> Runtime {
+    pub fn new(
+        config: &ProxyConfig,
+        metrics: &ProxyMetrics,
+        listeners: &[String],
+        rate_limiters: &RateLimiters,
+    ) -> Runtime {
+        rate_limiters.retain_routes(config.routes.iter().map(|route| route.label.as_str()));
         let pools: HashMap<String, Arc<PoolEntry>> = config
             .upstreams
             .iter()
@@ -92,6 +103,14 @@ impl Runtime {
                 series: metrics.route_series(listeners, &route.label),
                 set_request_headers: header_rules(&route.set_request_headers),
                 set_response_headers: header_rules(&route.set_response_headers),
+                rate_limiter: route.rate_limit.map(|limit| {
+                    rate_limiters.for_route(
+                        &route.label,
+                        limit.rate,
+                        limit.keying,
+                        limit.max_clients,
+                    )
+                }),
             };
             (route, Arc::new(active))
         });
@@ -174,6 +193,10 @@ pub struct Shared {
     pub cache_zones: Arc<CacheZones>,
     /// The firewall's allow and deny lists of client networks.
     pub ip_sets: Arc<security::ipsets::IpSets>,
+    /// The fleet's Redis, when the proxies of the tier share one.
+    pub fleet: Option<Arc<Fleet>>,
+    /// Who is put on the deny list without anyone asking, when configured.
+    pub auto_block: Option<Arc<AutoBlock>>,
 }
 
 /// The proxy of one listener.
@@ -329,6 +352,76 @@ impl EdgeProxy {
         Ok(())
     }
 
+    /// Counts the request against the route's limit for its client; true when it was refused
+    /// (429 with Retry-After).
+    async fn rate_limited(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        route: &ActiveRoute,
+    ) -> Result<bool> {
+        let (Some(limiter), Some(client)) = (&route.rate_limiter, ctx.client) else {
+            return Ok(false);
+        };
+        let label = route.config.label.as_str();
+        let shared = route.config.rate_limit.is_some_and(|limit| limit.shared);
+        let decision = match (&self.shared.fleet, shared) {
+            (Some(fleet), true) => {
+                let key = limiter.keying().key(client);
+                match fleet.rate_check(label, key, &limiter.rate()).await {
+                    Ok(decision) => decision,
+                    Err(err) => {
+                        self.shared.metrics.rate_limit_fallbacks.inc();
+                        tracing::debug!(error = %err, route = label, "Counting a shared rate limit on this proxy alone.");
+                        limiter.check(client, Instant::now())
+                    }
+                }
+            }
+            _ => limiter.check(client, Instant::now()),
+        };
+        let ratelimit::Decision::Limit { retry_after } = decision else {
+            return Ok(false);
+        };
+        self.shared.metrics.rate_limited(label);
+        tracing::info!(client = %client, route = label, retry_after = ?retry_after, request_id = ctx.request_id.as_str(), "Refused a request over the route's rate limit.");
+        self.note_offence(client, Offence::RateLimited);
+        respond::too_many_requests(session, retry_after, ctx.request_id.as_str()).await?;
+        Ok(true)
+    }
+
+    /// Tells the automatic blocking about a refused request; a client that has done it too
+    /// often goes onto the deny list of every proxy.
+    fn note_offence(&self, client: IpAddr, offence: Offence) {
+        let Some(auto_block) = &self.shared.auto_block else {
+            return;
+        };
+        let Some(block) = auto_block.note(client, offence, Instant::now()) else {
+            return;
+        };
+        let trigger = match offence {
+            Offence::FirewallMatch => "firewall",
+            Offence::RateLimited => "rate_limit",
+        };
+        self.shared.metrics.auto_block(trigger);
+        tracing::warn!(client = %client, network = %block.network, block_for = ?block.block_for, reason = %block.reason, "Put a client on the deny list automatically.");
+        let entry = self.shared.ip_sets.add(
+            List::Deny,
+            block.network,
+            Some(block.block_for),
+            &block.reason,
+            Origin::Auto,
+            std::time::SystemTime::now(),
+        );
+        if let Some(fleet) = self.shared.fleet.clone() {
+            // The request that triggered the block is answered without waiting for Redis.
+            tokio::spawn(async move {
+                if let Err(err) = fleet.publish_ip_set_add(List::Deny, &entry).await {
+                    tracing::error!(network = %entry.network, error = %err, "An automatic block did not reach the fleet; it holds on this proxy only.");
+                }
+            });
+        }
+    }
+
     /// Logs and counts a firewall match; the rule id when the route blocks the request.
     fn record_firewall_match(&self, ctx: &mut RequestCtx, verdict: Verdict) -> Option<u32> {
         let (detection, action) = match verdict {
@@ -355,6 +448,11 @@ impl EdgeProxy {
             request_id = ctx.request_id.as_str(),
             "A request matched a firewall rule."
         );
+        if action == "block"
+            && let Some(client) = ctx.client
+        {
+            self.note_offence(client, Offence::FirewallMatch);
+        }
         (action == "block").then(|| {
             ctx.waf_refused = Some(detection.finding.rule);
             detection.finding.rule
@@ -647,6 +745,9 @@ impl ProxyHttp for EdgeProxy {
             return Ok(true);
         };
         ctx.route = Some(route.clone());
+        if !ctx.client_allowed && self.rate_limited(session, ctx, &route).await? {
+            return Ok(true);
+        }
         if let RouteTarget::Static(site) = &route.config.target {
             let headers = &route.config.set_response_headers;
             let sites = &runtime.static_sites;

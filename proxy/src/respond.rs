@@ -100,6 +100,29 @@ pub async fn refused(session: &mut Session, rule: u32, request_id: &str) -> Resu
     complete(session, 403, problem, Bytes::from(body), request_id, None).await
 }
 
+/// 429 for a request over a rate limit, with the whole seconds after which one would pass
+/// (at least 1: `Retry-After: 0` invites an immediate retry that would be refused too).
+pub async fn too_many_requests(
+    session: &mut Session,
+    retry_after: std::time::Duration,
+    request_id: &str,
+) -> Result<()> {
+    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let seconds = seconds.max(1);
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": "Too Many Requests",
+        "status": 429,
+        "detail": format!("Too many requests from this address; try again in {seconds} s."),
+        "retry_after": seconds,
+        "request_id": request_id,
+    })
+    .to_string();
+    let problem = "application/problem+json";
+    let extra = Some(("Retry-After", seconds.to_string()));
+    complete(session, 429, problem, Bytes::from(body), request_id, extra).await
+}
+
 /// A permanent redirect to the same address over HTTPS (308 keeps the method and body).
 pub async fn redirect_to_https(
     session: &mut Session,

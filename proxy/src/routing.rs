@@ -95,6 +95,7 @@ mod tests {
             cache: None,
             waf: None,
             methods: None,
+            rate_limit: None,
         }
     }
 

@@ -18,11 +18,13 @@ use crate::admin::AdminApp;
 use crate::cache::metrics::CacheMetrics;
 use crate::cache::zones::CacheZones;
 use crate::config::{ListenerConfig, ProxyConfig};
-use crate::fleet::{Fleet, PurgeFollower};
+use crate::fleet::{Fleet, IpSetFollower, PurgeFollower};
 use crate::listener::{EdgeApp, server_tls_config};
 use crate::metrics::ProxyMetrics;
 use crate::proxy::{EdgeProxy, Runtime, Shared};
+use crate::security::autoblock::AutoBlock;
 use crate::security::ipsets::IpSets;
+use crate::security::ratelimit::RateLimiters;
 
 /// Builds the server; `run_forever` on the result owns the process from then on.
 pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::Result<Server> {
@@ -56,7 +58,8 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
         )),
         None => None,
     };
-    let runtime = Runtime::new(&config, &metrics, &listener_names);
+    let rate_limiters = Arc::new(RateLimiters::default());
+    let runtime = Runtime::new(&config, &metrics, &listener_names, &rate_limiters);
     let runtime = Arc::new(ArcSwap::from_pointee(runtime));
     let ip_sets = Arc::new(IpSets::new(&config.ip_sets.allow, &config.ip_sets.deny));
     let shared = Shared {
@@ -69,6 +72,10 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
         websocket_close_spread: config.server.websocket_close_spread,
         cache_zones: cache_zones.clone(),
         ip_sets: ip_sets.clone(),
+        fleet: fleet.clone(),
+        auto_block: config
+            .auto_block
+            .map(|config| Arc::new(AutoBlock::new(config))),
     };
 
     for (index, listener) in config.listeners.iter().enumerate() {
@@ -110,7 +117,11 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
     if let Some(fleet) = fleet {
         server.add_service(background_service(
             "fleet purge log",
-            PurgeFollower::new(fleet, cache_zones.clone()),
+            PurgeFollower::new(fleet.clone(), cache_zones.clone()),
+        ));
+        server.add_service(background_service(
+            "fleet IP sets",
+            IpSetFollower::new(fleet, ip_sets.clone()),
         ));
     }
 
@@ -126,6 +137,7 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
             draining,
             cache_zones: cache_zones.clone(),
             ip_sets,
+            rate_limiters,
         },
     ));
     Ok(server)
@@ -149,6 +161,8 @@ struct Supervisor {
     cache_zones: Arc<CacheZones>,
     /// A reload replaces the configured networks and keeps those added at run time.
     ip_sets: Arc<IpSets>,
+    /// A reload keeps the clients' counts of every limit it does not change.
+    rate_limiters: Arc<RateLimiters>,
 }
 
 #[async_trait]
@@ -212,7 +226,12 @@ impl Supervisor {
     }
 
     fn runtime_for(&self, config: &ProxyConfig) -> Runtime {
-        Runtime::new(config, &self.metrics, &self.listener_names)
+        Runtime::new(
+            config,
+            &self.metrics,
+            &self.listener_names,
+            &self.rate_limiters,
+        )
     }
 
     fn set_current(&self, config: ProxyConfig) {

@@ -57,7 +57,7 @@ impl fmt::Display for ConfigProblem {
 /// Weights are relative; a bound keeps the hashing ring small.
 const MAX_WEIGHT: u32 = 1000;
 
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "server",
     "admin",
     "listeners",
@@ -67,6 +67,7 @@ const SECTIONS: [&str; 9] = [
     "routes",
     "fleet",
     "ip_sets",
+    "auto_block",
 ];
 
 pub fn check(text: &str, path: &Path) -> Result<ProxyConfig, ConfigProblems> {
@@ -149,6 +150,18 @@ impl Checker {
         let routes = self.routes(table.remove("routes"), &targets);
         let fleet = self.fleet(table.remove("fleet"));
         let ip_sets = self.ip_sets(table.remove("ip_sets"));
+        let auto_block = self.auto_block(table.remove("auto_block"));
+        if fleet.is_none() {
+            for (index, route) in routes.iter().enumerate() {
+                if route.rate_limit.is_some_and(|limit| limit.shared) {
+                    self.problem(
+                        format!("routes[{index}].rate_limit.shared"),
+                        "a limit shared by the fleet needs the fleet's Redis",
+                        "add a [fleet] section with redis_url, or set shared = false",
+                    );
+                }
+            }
+        }
         ProxyConfig {
             server,
             admin,
@@ -159,6 +172,7 @@ impl Checker {
             routes,
             fleet,
             ip_sets,
+            auto_block,
         }
     }
 
@@ -906,6 +920,10 @@ impl Checker {
                 "remove [routes.waf] from this route",
             );
         }
+        let rate_limit_at = format!("{at}.rate_limit");
+        let rate_limit = self
+            .section::<super::ratelimit::RawRouteRateLimit>(&rate_limit_at, raw.rate_limit)
+            .and_then(|limit| self.route_rate_limit(&rate_limit_at, limit));
         let host = raw
             .host
             .filter(|host| host != "*")
@@ -926,6 +944,7 @@ impl Checker {
             cache,
             waf,
             methods,
+            rate_limit,
         })
     }
 }

@@ -1,5 +1,5 @@
 //! The `[fleet]` section: the Redis server through which the proxies of one web tier tell each
-//! other what every one of them must do (today: cache purges).
+//! other what every one of them must do: cache purges, IP-set changes and shared rate limits.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,6 +22,9 @@ pub struct FleetConfig {
     pub purge_log_length: u64,
     /// The longest pause between attempts to reach Redis again.
     pub max_reconnect_delay: Duration,
+    /// How long a request waits for a shared rate limit's answer before it is counted on this
+    /// proxy alone.
+    pub rate_limit_timeout: Duration,
 }
 
 impl std::fmt::Debug for FleetConfig {
@@ -33,6 +36,7 @@ impl std::fmt::Debug for FleetConfig {
             .field("response_timeout", &self.response_timeout)
             .field("purge_log_length", &self.purge_log_length)
             .field("max_reconnect_delay", &self.max_reconnect_delay)
+            .field("rate_limit_timeout", &self.rate_limit_timeout)
             .finish()
     }
 }
@@ -58,6 +62,7 @@ pub struct RawFleet {
     pub response_timeout: Option<String>,
     pub purge_log_length: Option<u64>,
     pub max_reconnect_delay: Option<String>,
+    pub rate_limit_timeout: Option<String>,
 }
 
 const DEFAULT_KEY_PREFIX: &str = "voltfleet:proxy:";
@@ -131,6 +136,11 @@ impl Checker {
                 "fleet.response_timeout",
                 raw.response_timeout,
                 Duration::from_secs(2),
+            ),
+            rate_limit_timeout: self.duration(
+                "fleet.rate_limit_timeout",
+                raw.rate_limit_timeout,
+                Duration::from_millis(50),
             ),
             purge_log_length,
             max_reconnect_delay: self.duration(

@@ -9,6 +9,7 @@ mod cache;
 mod check;
 mod fleet;
 mod ipsets;
+mod ratelimit;
 mod raw;
 mod resolve;
 mod waf;
@@ -25,6 +26,7 @@ pub use cache::{Bypass, CacheZoneConfig, RouteCacheConfig};
 pub use check::ConfigProblem;
 pub use fleet::{FleetConfig, redacted_url};
 pub use ipsets::IpSetsConfig;
+pub use ratelimit::{AutoBlockConfig, RouteRateLimitConfig, parse_rate};
 pub use resolve::refresh_addresses;
 pub use waf::{RouteWafConfig, WafMode};
 
@@ -42,6 +44,8 @@ pub struct ProxyConfig {
     pub fleet: Option<FleetConfig>,
     /// Client networks always let through or always refused.
     pub ip_sets: IpSetsConfig,
+    /// When clients go onto the deny list by themselves; `None` never.
+    pub auto_block: Option<AutoBlockConfig>,
 }
 
 /// A directory of files served as the public website (as S3 + CloudFront would).
@@ -250,6 +254,8 @@ pub struct RouteConfig {
     pub waf: Option<RouteWafConfig>,
     /// The methods the route accepts; `None` accepts any. Others get 405.
     pub methods: Option<Vec<http::Method>>,
+    /// Requests per client; `None` leaves the route unlimited.
+    pub rate_limit: Option<RouteRateLimitConfig>,
 }
 
 /// What a route hands its requests to.

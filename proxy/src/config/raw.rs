@@ -114,6 +114,8 @@ pub struct RawRoute {
     pub cache: Option<toml::Value>,
     /// Checked on its own (`config::waf`).
     pub waf: Option<toml::Value>,
+    /// Checked on its own (`config::ratelimit`).
+    pub rate_limit: Option<toml::Value>,
     pub methods: Option<Vec<String>>,
 }
 

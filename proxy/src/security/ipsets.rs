@@ -41,7 +41,29 @@ impl List {
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
     Config,
+    /// The admin API, on this proxy or another of the fleet.
     Api,
+    /// Automatic blocking (`security::autoblock`), on this proxy or another of the fleet.
+    Auto,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Config => "config",
+            Origin::Api => "api",
+            Origin::Auto => "auto",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Origin> {
+        match text {
+            "config" => Some(Origin::Config),
+            "api" => Some(Origin::Api),
+            "auto" => Some(Origin::Auto),
+            _ => None,
+        }
+    }
 }
 
 /// One network on a list.
@@ -54,7 +76,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn live_at(&self, now: SystemTime) -> bool {
+    pub fn live_at(&self, now: SystemTime) -> bool {
         self.expires_at.is_none_or(|expires| expires > now)
     }
 }
@@ -149,21 +171,29 @@ impl IpSets {
         }
     }
 
-    /// Adds (or replaces) a network on `list`; `ttl` None keeps it until removed.
+    /// Adds (or replaces) a network on `list`; `ttl` None keeps it until removed. The entry
+    /// as stored, for the fleet to hear of.
     pub fn add(
         &self,
         list: List,
         network: IpNet,
         ttl: Option<Duration>,
         reason: &str,
+        origin: Origin,
         now: SystemTime,
-    ) {
+    ) -> Entry {
         let entry = Entry {
-            network,
+            network: network.trunc(),
             reason: reason.to_owned(),
             expires_at: ttl.and_then(|ttl| now.checked_add(ttl)),
-            origin: Origin::Api,
+            origin,
         };
+        self.insert(list, entry.clone());
+        entry
+    }
+
+    /// Stores an entry as another proxy of the fleet made it.
+    pub fn insert(&self, list: List, entry: Entry) {
         let mut tables = self.tables.write().unwrap_or_else(PoisonError::into_inner);
         match list {
             List::Allow => tables.0.insert(entry),
@@ -249,13 +279,21 @@ mod tests {
     fn allow_wins_and_runtime_entries_expire_and_survive_a_reload() {
         let now = SystemTime::now();
         let sets = IpSets::new(&[], &[net("192.0.2.0/24")]);
-        sets.add(List::Allow, net("192.0.2.10"), None, "monitor", now);
+        sets.add(
+            List::Allow,
+            net("192.0.2.10"),
+            None,
+            "monitor",
+            Origin::Api,
+            now,
+        );
         assert_eq!(sets.check(ip("192.0.2.10"), now), Some(List::Allow));
         sets.add(
             List::Deny,
             net("198.18.0.0/15"),
             Some(Duration::from_secs(60)),
             "scanner",
+            Origin::Api,
             now,
         );
         assert_eq!(sets.check(ip("198.19.1.1"), now), Some(List::Deny));
@@ -267,7 +305,14 @@ mod tests {
                 .all(|e| e.reason != "scanner")
         );
 
-        sets.add(List::Deny, net("198.51.100.0/24"), None, "abuse", now);
+        sets.add(
+            List::Deny,
+            net("198.51.100.0/24"),
+            None,
+            "abuse",
+            Origin::Auto,
+            now,
+        );
         sets.replace_configured(&[], &[]);
         assert_eq!(
             sets.check(ip("192.0.2.1"), now),

@@ -6,10 +6,12 @@
 //! pure functions of a value, so every rule is tested on its own and measured against the
 //! corpus in `bench/waf-corpus`.
 
+pub mod autoblock;
 pub mod decode;
 pub mod guard;
 pub mod ipsets;
 pub mod parts;
+pub mod ratelimit;
 pub mod sqli;
 pub mod xss;
 
