@@ -5,8 +5,8 @@ use pingora::proxy::Session;
 
 use crate::config::Limits;
 
-/// 414 for a target over the limit, 431 for a header block over it, 413 for a declared body
-/// over it.
+/// 414 for a target over the limit, 431 for a header block or a count of fields over it, 413
+/// for a declared body over it.
 pub fn check_request(session: &Session, raw_header: Option<&[u8]>, limits: &Limits) -> Option<u16> {
     let request = session.req_header();
     let target = request
@@ -28,7 +28,9 @@ pub fn check_request(session: &Session, raw_header: Option<&[u8]>, limits: &Limi
         },
         <[u8]>::len,
     );
-    if header_bytes > limits.max_request_header_bytes {
+    if header_bytes > limits.max_request_header_bytes
+        || request.headers.len() > limits.max_request_headers
+    {
         return Some(431);
     }
     let declared = request

@@ -32,10 +32,8 @@ pub struct ProxyMetrics {
     /// Shared limits counted on this proxy alone because Redis did not answer in time.
     pub rate_limit_fallbacks: IntCounter,
     auto_blocks: IntCounterVec,
-    /// Connections closed at once because their address had too many open.
-    pub connections_refused: IntCounterVec,
-    /// Connections closed because the client sent its request header too slowly.
-    pub slow_clients: IntCounterVec,
+    connections_refused: IntCounterVec,
+    slow_clients: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -319,6 +317,8 @@ impl ProxyMetrics {
         crate::listener::ConnectionGauges {
             open: self.connections_open.with_label_values(&[listener]),
             accepted: self.connections_accepted.with_label_values(&[listener]),
+            refused: self.connections_refused.with_label_values(&[listener]),
+            slow_clients: self.slow_clients.with_label_values(&[listener]),
         }
     }
 

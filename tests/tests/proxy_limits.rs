@@ -549,3 +549,208 @@ block_for = "0s"
     }
     Ok(())
 }
+
+/// A listener of its own for the connection-level bounds, without a trusted load balancer, so
+/// that the tests' own address is the client's.
+fn direct_template(upstream: &TestUpstream, listener_extra: &str) -> String {
+    format!(
+        r#"
+[[listeners]]
+address = "{{LISTEN}}"
+{listener_extra}
+
+[upstreams.app]
+peers = [{{ address = "{}" }}]
+
+[[routes]]
+path = "/"
+upstream = "app"
+"#,
+        upstream.address
+    )
+}
+
+/// Reads until the proxy closes the connection or `within` passes; how long it took, or
+/// `None` if it stayed open.
+async fn closed_within<R: tokio::io::AsyncRead + Unpin>(
+    stream: &mut R,
+    within: Duration,
+) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = tokio::time::Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        let left = within.checked_sub(started.elapsed())?;
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+fn proxy_address(proxy: &ProxyProcess) -> String {
+    proxy
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// Reads one response head and its (short, Content-Length) body.
+async fn read_response(stream: &mut tokio::net::TcpStream) -> anyhow::Result<String> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = String::from_utf8_lossy(&received).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if body.len() >= length {
+                return Ok(text);
+            }
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let n = tokio::time::timeout(left, stream.read(&mut buf)).await??;
+        anyhow::ensure!(n > 0, "closed before a whole response: {text}");
+        received.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[tokio::test]
+async fn a_client_dripping_its_header_is_cut_off_and_others_are_served() -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let app = TestUpstream::start("app").await?;
+    let proxy = start(&direct_template(&app, "client_header_timeout = \"1s\"")).await?;
+    let address = proxy_address(&proxy);
+
+    let slow = tokio::net::TcpStream::connect(&address).await?;
+    let (mut reader, mut writer) = slow.into_split();
+    writer.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n").await?;
+    let drip = tokio::spawn(async move {
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if writer.write_all(b"X").await.is_err() {
+                return;
+            }
+        }
+    });
+    let closed = closed_within(&mut reader, Duration::from_secs(4)).await;
+    drip.abort();
+    let closed = closed.ok_or_else(|| anyhow::anyhow!("a dripping client was never cut off"))?;
+    assert!(
+        closed >= Duration::from_millis(900) && closed < Duration::from_millis(2500),
+        "cut off after {closed:?}"
+    );
+
+    // A header that arrives in pieces within the time is served; so is the next request on the
+    // same connection after an idle pause longer than the timeout.
+    let mut client = tokio::net::TcpStream::connect(&address).await?;
+    for piece in [&b"GET /a HTTP/1.1\r\n"[..], b"Host: a\r\n", b"\r\n"] {
+        client.write_all(piece).await?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let answer = read_response(&mut client).await?;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    client
+        .write_all(b"GET /b HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await?;
+    let answer = read_response(&mut client).await?;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    let text = metrics(&proxy).await;
+    assert_eq!(
+        metric(
+            &text,
+            r#"voltfleet_proxy_slow_clients_total{listener="listener-0"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn one_address_cannot_hold_more_than_its_connections() -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let app = TestUpstream::start("app").await?;
+    let proxy = start(&direct_template(&app, "max_connections_per_ip = 3")).await?;
+    let address = proxy_address(&proxy);
+
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(tokio::net::TcpStream::connect(&address).await?);
+    }
+    // The three are open (one answers); a fourth is closed on arrival.
+    held[0]
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await?;
+    assert!(
+        read_response(&mut held[0])
+            .await?
+            .starts_with("HTTP/1.1 200")
+    );
+    let mut fourth = tokio::net::TcpStream::connect(&address).await?;
+    let _ = fourth.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    assert!(
+        closed_within(&mut fourth, Duration::from_secs(3))
+            .await
+            .is_some(),
+        "the fourth connection was served"
+    );
+
+    // Once one closes, its place comes back.
+    drop(held.pop());
+    let mut served = false;
+    for _ in 0..40 {
+        let mut again = tokio::net::TcpStream::connect(&address).await?;
+        again
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await?;
+        if read_response(&mut again)
+            .await
+            .is_ok_and(|answer| answer.starts_with("HTTP/1.1 200"))
+        {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(served, "the freed place never came back");
+    let text = metrics(&proxy).await;
+    assert!(
+        metric(
+            &text,
+            r#"voltfleet_proxy_connections_refused_total{listener="listener-0"}"#
+        )
+        .is_some_and(|refused| refused >= 1.0),
+        "{text}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn too_many_header_fields_get_431() -> anyhow::Result<()> {
+    let app = TestUpstream::start("app").await?;
+    let proxy = start(&direct_template(&app, "")).await?;
+    let client = reqwest::Client::new();
+    let with_fields = |count: usize| {
+        let mut request = client.get(proxy.url("/"));
+        for n in 0..count {
+            request = request.header(format!("x-field-{n}"), "v");
+        }
+        request
+    };
+    assert_eq!(with_fields(60).send().await?.status().as_u16(), 200);
+    assert_eq!(with_fields(120).send().await?.status().as_u16(), 431);
+    Ok(())
+}

@@ -349,6 +349,13 @@ impl Checker {
                 "use at least 2048; the default is 8192",
             );
         }
+        if raw.max_request_headers.is_some_and(|count| count < 16) {
+            self.problem(
+                "server.max_request_headers",
+                "below 16 header fields ordinary browsers fail",
+                "use at least 50; the default is 100",
+            );
+        }
         if threads == 0 {
             self.problem("server.threads", "0 threads cannot serve", "set 1 or more");
         }
@@ -399,6 +406,8 @@ impl Checker {
                 max_request_header_bytes: raw.max_request_header_bytes.unwrap_or(32 * 1024),
                 max_request_body_bytes: raw.max_request_body_bytes.unwrap_or(10 * 1024 * 1024),
                 max_uri_bytes: raw.max_uri_bytes.unwrap_or(8 * 1024),
+                // Browsers send 10 to 20; Pingora itself reads at most 256.
+                max_request_headers: raw.max_request_headers.unwrap_or(100),
             },
         }
     }
@@ -474,6 +483,15 @@ impl Checker {
                     raw.handshake_timeout,
                     Duration::from_secs(30),
                 ),
+                // Generous for a charger's upgrade request over a 2G link, short enough that a
+                // client holding sockets open with a trickle of bytes gets few of them.
+                client_header_timeout: self.duration(
+                    &format!("{at}.client_header_timeout"),
+                    raw.client_header_timeout,
+                    Duration::from_secs(20),
+                ),
+                // High, because many chargers may share one address behind a carrier's NAT.
+                max_connections_per_ip: raw.max_connections_per_ip.unwrap_or(1024),
                 trusted_proxies,
                 h2c: raw.h2c.unwrap_or(false),
                 redirect_https_port: raw.redirect_https_port,

@@ -98,6 +98,8 @@ pub struct Limits {
     pub max_request_body_bytes: u64,
     /// The request target (path and query); longer gets 414.
     pub max_uri_bytes: usize,
+    /// Header fields in one request; more gets 431.
+    pub max_request_headers: usize,
 }
 
 /// The loopback listener for metrics and operations.
@@ -121,6 +123,11 @@ pub struct ListenerConfig {
     /// How long a TLS handshake may take: generous for chargers on 2G/3G links, still bounded
     /// so idle sockets cannot pile up.
     pub handshake_timeout: Duration,
+    /// How long an HTTP/1 request header may take to arrive whole (slowloris); zero never cuts.
+    pub client_header_timeout: Duration,
+    /// Connections one client address may hold open at once; 0 for no bound. Peers in
+    /// `trusted_proxies` (the load balancer) are not counted.
+    pub max_connections_per_ip: u32,
     /// Peers whose X-Forwarded-For is believed (the ALB's subnets). Everyone else's is replaced.
     pub trusted_proxies: Vec<IpNet>,
     /// Accept HTTP/2 without TLS (prior knowledge).

@@ -20,6 +20,7 @@ pub struct RawServer {
     pub max_request_header_bytes: Option<usize>,
     pub max_request_body_bytes: Option<u64>,
     pub max_uri_bytes: Option<usize>,
+    pub max_request_headers: Option<usize>,
     pub resolve_interval: Option<String>,
 }
 
@@ -38,6 +39,8 @@ pub struct RawListener {
     pub proxy_protocol: Option<bool>,
     pub proxy_protocol_timeout: Option<String>,
     pub handshake_timeout: Option<String>,
+    pub client_header_timeout: Option<String>,
+    pub max_connections_per_ip: Option<u32>,
     pub trusted_proxies: Option<Vec<String>>,
     pub h2c: Option<bool>,
     pub redirect_https_port: Option<u16>,

@@ -7,7 +7,9 @@
 //! handshake itself, and hands the connection, as a Pingora `Stream`, to the HTTP app it wraps.
 
 mod identity;
+mod per_ip;
 mod proxy_protocol;
+mod slow_client;
 mod stream;
 mod tls;
 
@@ -21,8 +23,12 @@ use pingora::protocols::{Ssl, Stream};
 use pingora::server::ShutdownWatch;
 use tokio_rustls::TlsAcceptor;
 
+use ipnet::IpNet;
+
 use crate::config::ListenerConfig;
+use per_ip::{ConnectionsPerIp, Slot};
 use proxy_protocol::ProxyHeaderError;
+use slow_client::SlowClientGuard;
 
 pub use identity::{ClientIdentity, client_identity};
 pub use tls::{TlsSetupError, server_tls_config};
@@ -43,6 +49,11 @@ pub struct EdgeApp<A> {
     connections: Option<ConnectionGauges>,
     proxy_protocol_timeout: Duration,
     handshake_timeout: Duration,
+    client_header_timeout: Duration,
+    /// `None` when the listener sets no bound.
+    per_ip: Option<Arc<ConnectionsPerIp>>,
+    /// Load balancers: their connections carry many clients and are not counted per address.
+    trusted_proxies: Vec<IpNet>,
 }
 
 /// Counters of the downstream connections of one listener.
@@ -50,6 +61,10 @@ pub struct EdgeApp<A> {
 pub struct ConnectionGauges {
     pub open: prometheus::IntGauge,
     pub accepted: prometheus::IntCounter,
+    /// Closed on arrival: the address had `max_connections_per_ip` open.
+    pub refused: prometheus::IntCounter,
+    /// Closed because a request header came too slowly.
+    pub slow_clients: prometheus::IntCounter,
 }
 
 /// Counts a connection as open for as long as it lives.
@@ -76,6 +91,10 @@ impl<A: ServerApp + Send + Sync + 'static> EdgeApp<A> {
             proxy_protocol: listener.proxy_protocol,
             proxy_protocol_timeout: listener.proxy_protocol_timeout,
             handshake_timeout: listener.handshake_timeout,
+            client_header_timeout: listener.client_header_timeout,
+            per_ip: (listener.max_connections_per_ip > 0)
+                .then(|| ConnectionsPerIp::new(listener.max_connections_per_ip)),
+            trusted_proxies: listener.trusted_proxies.clone(),
             tls: tls.map(TlsAcceptor::from),
             connections: None,
         }
@@ -87,8 +106,50 @@ impl<A: ServerApp + Send + Sync + 'static> EdgeApp<A> {
         self
     }
 
-    /// The PROXY protocol and TLS layers; `None` when the connection is to be closed.
-    async fn accept(&self, mut stream: Stream) -> Option<Stream> {
+    /// The PROXY protocol, the per-address bound and TLS; `None` when the connection is to be
+    /// closed. The slot is the connection's place among its address's.
+    async fn accept(&self, stream: Stream) -> Option<(Stream, Option<Slot>)> {
+        let stream = self.client_address(stream).await?;
+        let slot = match self.count_connection(&stream) {
+            Ok(slot) => slot,
+            Err(()) => return None,
+        };
+        let stream = self.tls(stream).await?;
+        let slow_clients = self.connections.as_ref().map(|c| c.slow_clients.clone());
+        let guarded = SlowClientGuard::new(stream, self.client_header_timeout, slow_clients);
+        Some((Box::new(guarded), slot))
+    }
+
+    /// Takes a place for the connection among its client address's; `Err` when there is none.
+    fn count_connection(&self, stream: &Stream) -> Result<Option<Slot>, ()> {
+        let Some(per_ip) = &self.per_ip else {
+            return Ok(None);
+        };
+        let Some(ip) = stream.get_socket_digest().and_then(|digest| {
+            digest
+                .peer_addr()
+                .and_then(|addr| addr.as_inet())
+                .map(|addr| addr.ip())
+        }) else {
+            return Ok(None);
+        };
+        if crate::forwarded::is_trusted(ip, &self.trusted_proxies) {
+            return Ok(None);
+        }
+        match per_ip.open(ip) {
+            Some(slot) => Ok(Some(slot)),
+            None => {
+                if let Some(connections) = &self.connections {
+                    connections.refused.inc();
+                }
+                tracing::debug!(listener = %self.listener, client = %ip, "Closing a connection from an address with listener.max_connections_per_ip open.");
+                Err(())
+            }
+        }
+    }
+
+    /// Reads the PROXY protocol header when the listener expects one.
+    async fn client_address(&self, mut stream: Stream) -> Option<Stream> {
         if self.proxy_protocol {
             match proxy_protocol::read_header(&mut stream, self.proxy_protocol_timeout).await {
                 Ok(Some(addresses)) => proxy_protocol::record(&mut stream, addresses),
@@ -112,6 +173,11 @@ impl<A: ServerApp + Send + Sync + 'static> EdgeApp<A> {
                 }
             }
         }
+        Some(stream)
+    }
+
+    /// The TLS handshake when the listener terminates TLS.
+    async fn tls(&self, stream: Stream) -> Option<Stream> {
         let Some(acceptor) = &self.tls else {
             return Some(stream);
         };
@@ -162,7 +228,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for EdgeApp<A> {
             gauges.open.inc();
             gauges.open.clone()
         }));
-        let mut stream = self.accept(stream).await?;
+        let (mut stream, _slot) = self.accept(stream).await?;
         // A stream handed back for reuse goes to `inner` again here, not back to Pingora, which
         // would call this method and look for a PROXY header and a handshake a second time.
         loop {

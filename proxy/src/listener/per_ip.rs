@@ -1,0 +1,86 @@
+//! The bound on connections one client address holds open on a listener
+//! (`listener.max_connections_per_ip`, NGINX's `limit_conn`): past it, a new connection from
+//! that address is closed on arrival, before TLS, so that one host cannot take every socket.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Open connections per client address.
+#[derive(Debug)]
+pub(crate) struct ConnectionsPerIp {
+    max: u32,
+    open: Mutex<HashMap<IpAddr, u32>>,
+}
+
+/// One counted connection; dropping it releases its place.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    counts: Arc<ConnectionsPerIp>,
+    ip: IpAddr,
+}
+
+impl ConnectionsPerIp {
+    pub(crate) fn new(max: u32) -> Arc<ConnectionsPerIp> {
+        Arc::new(ConnectionsPerIp {
+            max,
+            open: Mutex::default(),
+        })
+    }
+
+    /// A place for one more connection from `ip`, or `None` when it has `max` open.
+    pub(crate) fn open(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(ip).or_insert(0);
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(Slot {
+            counts: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self
+            .counts
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_gets_its_places_back_as_connections_close() {
+        let counts = ConnectionsPerIp::new(2);
+        let a: IpAddr = "192.0.2.1".parse().expect("address");
+        let b: IpAddr = "192.0.2.2".parse().expect("address");
+        let first = counts.open(a).expect("first");
+        let second = counts.open(a).expect("second");
+        assert!(counts.open(a).is_none(), "a third is refused");
+        assert!(counts.open(b).is_some(), "another address is not");
+        drop(first);
+        let third = counts.open(a).expect("a place came back");
+        drop((second, third));
+        assert!(
+            counts
+                .open
+                .lock()
+                .map(|open| open.is_empty())
+                .unwrap_or(false)
+        );
+    }
+}
