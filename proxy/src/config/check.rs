@@ -57,7 +57,7 @@ impl fmt::Display for ConfigProblem {
 /// Weights are relative; a bound keeps the hashing ring small.
 const MAX_WEIGHT: u32 = 1000;
 
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "server",
     "admin",
     "listeners",
@@ -67,6 +67,7 @@ const SECTIONS: [&str; 9] = [
     "routes",
     "fleet",
     "ip_sets",
+    "security_log",
 ];
 
 pub fn check(text: &str, path: &Path) -> Result<ProxyConfig, ConfigProblems> {
@@ -149,6 +150,7 @@ impl Checker {
         let routes = self.routes(table.remove("routes"), &targets);
         let fleet = self.fleet(table.remove("fleet"));
         let ip_sets = self.ip_sets(table.remove("ip_sets"));
+        let security_log = self.security_log(table.remove("security_log"));
         ProxyConfig {
             server,
             admin,
@@ -159,6 +161,7 @@ impl Checker {
             routes,
             fleet,
             ip_sets,
+            security_log,
         }
     }
 

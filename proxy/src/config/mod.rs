@@ -11,6 +11,7 @@ mod fleet;
 mod ipsets;
 mod raw;
 mod resolve;
+mod security_log;
 mod waf;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ pub use check::ConfigProblem;
 pub use fleet::{FleetConfig, redacted_url};
 pub use ipsets::IpSetsConfig;
 pub use resolve::refresh_addresses;
+pub use security_log::{SecurityLogConfig, SecurityLogS3Config};
 pub use waf::{RouteWafConfig, WafMode};
 
 /// Everything the proxy runs with.
@@ -42,6 +44,8 @@ pub struct ProxyConfig {
     pub fleet: Option<FleetConfig>,
     /// Client networks always let through or always refused.
     pub ip_sets: IpSetsConfig,
+    /// Where firewall events are written and shipped, when anywhere.
+    pub security_log: Option<SecurityLogConfig>,
 }
 
 /// A directory of files served as the public website (as S3 + CloudFront would).
