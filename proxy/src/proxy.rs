@@ -33,6 +33,7 @@ use crate::respond;
 use crate::routing::Router;
 use crate::security::ipsets::List;
 use crate::security::{self, guard, guard::Verdict};
+use crate::security_log::{self, SecurityEvent, SecurityLog};
 use crate::static_files::StaticSites;
 use crate::upstream::{Pool, Selected};
 use crate::websocket::{self, TunnelLimits, handshake};
@@ -174,6 +175,8 @@ pub struct Shared {
     pub cache_zones: Arc<CacheZones>,
     /// The firewall's allow and deny lists of client networks.
     pub ip_sets: Arc<security::ipsets::IpSets>,
+    /// Where security events are written, when `[security_log]` is configured.
+    pub security_log: Option<Arc<SecurityLog>>,
 }
 
 /// The proxy of one listener.
@@ -276,7 +279,7 @@ impl EdgeProxy {
             }
             return Ok(false);
         }
-        let blocked = self.record_firewall_match(ctx, verdict);
+        let blocked = self.record_firewall_match(session, ctx, verdict);
         if let Some(rule) = blocked {
             respond::refused(session, rule, ctx.request_id.as_str()).await?;
         }
@@ -319,7 +322,7 @@ impl EdgeProxy {
         let complete = end_of_stream && held.len() <= bound;
         let inspected = &held[..held.len().min(bound)];
         let verdict = guard::check_body(waf, content_type, inspected, complete);
-        if let Some(rule) = self.record_firewall_match(ctx, verdict) {
+        if let Some(rule) = self.record_firewall_match(session, ctx, verdict) {
             return Error::e_explain(
                 ErrorType::HTTPStatus(403),
                 format!("the request body matched firewall rule {rule}"),
@@ -329,12 +332,18 @@ impl EdgeProxy {
         Ok(())
     }
 
-    /// Logs and counts a firewall match; the rule id when the route blocks the request.
-    fn record_firewall_match(&self, ctx: &mut RequestCtx, verdict: Verdict) -> Option<u32> {
+    /// Logs, counts and records a firewall match; the rule id when the route blocks the
+    /// request.
+    fn record_firewall_match(
+        &self,
+        session: &Session,
+        ctx: &mut RequestCtx,
+        verdict: Verdict,
+    ) -> Option<u32> {
         let (detection, action) = match verdict {
             Verdict::Pass => return None,
-            Verdict::Count(detection) => (detection, "count"),
-            Verdict::Block(detection) => (detection, "block"),
+            Verdict::Count(detection) => (detection, security_log::Action::Count),
+            Verdict::Block(detection) => (detection, security_log::Action::Block),
         };
         let route = ctx
             .route
@@ -342,7 +351,7 @@ impl EdgeProxy {
             .map_or("none", |route| route.config.label.as_str());
         self.shared
             .metrics
-            .waf_match(route, detection.finding.rule, action);
+            .waf_match(route, detection.finding.rule, action.as_str());
         tracing::warn!(
             client = ?ctx.client,
             route,
@@ -351,14 +360,49 @@ impl EdgeProxy {
             location = detection.location.as_str(),
             name = %detection.name,
             matched = %detection.excerpt,
-            action,
+            action = action.as_str(),
             request_id = ctx.request_id.as_str(),
             "A request matched a firewall rule."
         );
-        (action == "block").then(|| {
+        if let Some(log) = &self.shared.security_log {
+            let (rule, kind) = (detection.finding.rule, detection.finding.family.as_str());
+            let event = self.security_event(session, ctx, rule, kind, action);
+            log.record(event.matched(
+                detection.location.as_str(),
+                &detection.name,
+                &detection.excerpt,
+            ));
+        }
+        (action == security_log::Action::Block).then(|| {
             ctx.waf_refused = Some(detection.finding.rule);
             detection.finding.rule
         })
+    }
+
+    /// A security event about this request; the caller adds what matched, if anything, and
+    /// records it with `SecurityLog::record`.
+    fn security_event(
+        &self,
+        session: &Session,
+        ctx: &RequestCtx,
+        rule: u32,
+        kind: &'static str,
+        action: security_log::Action,
+    ) -> SecurityEvent {
+        let header = session.req_header();
+        let facts = security_log::RequestFacts {
+            client_ip: ctx.client,
+            listener: &self.listener.name,
+            route: ctx
+                .route
+                .as_ref()
+                .map_or("none", |route| route.config.label.as_str()),
+            host: ctx.host_str(),
+            method: header.method.as_str(),
+            path: header.uri.path(),
+            request_id: ctx.request_id.as_str(),
+        };
+        SecurityEvent::new(facts, kind, rule, action)
     }
 
     /// The scheme the client used, as far as it can be believed (an ALB in front tells).

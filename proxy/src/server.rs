@@ -23,6 +23,7 @@ use crate::listener::{EdgeApp, server_tls_config};
 use crate::metrics::ProxyMetrics;
 use crate::proxy::{EdgeProxy, Runtime, Shared};
 use crate::security::ipsets::IpSets;
+use crate::security_log::{SecurityLog, Shipper};
 
 /// Builds the server; `run_forever` on the result owns the process from then on.
 pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::Result<Server> {
@@ -59,6 +60,10 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
     let runtime = Runtime::new(&config, &metrics, &listener_names);
     let runtime = Arc::new(ArcSwap::from_pointee(runtime));
     let ip_sets = Arc::new(IpSets::new(&config.ip_sets.allow, &config.ip_sets.deny));
+    let security_log = config
+        .security_log
+        .as_ref()
+        .map(|log| SecurityLog::new(log, metrics.registry()));
     let shared = Shared {
         runtime: runtime.clone(),
         unrouted: metrics.route_series(&listener_names, "none"),
@@ -69,6 +74,7 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
         websocket_close_spread: config.server.websocket_close_spread,
         cache_zones: cache_zones.clone(),
         ip_sets: ip_sets.clone(),
+        security_log: security_log.clone(),
     };
 
     for (index, listener) in config.listeners.iter().enumerate() {
@@ -111,6 +117,13 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
         server.add_service(background_service(
             "fleet purge log",
             PurgeFollower::new(fleet, cache_zones.clone()),
+        ));
+    }
+
+    if let Some(log) = security_log {
+        server.add_service(background_service(
+            "security log",
+            Shipper::new(log, config.server.grace_period),
         ));
     }
 
