@@ -5,7 +5,8 @@
 //! route, `forwarded` decides who the client is, `upstream` picks a healthy peer, `respond`
 //! answers what the proxy answers itself, and `access_log` and `metrics` record it. `config`
 //! holds the checked configuration; `admin` serves the loopback admin listener; `server`
-//! assembles the Pingora server from a configuration.
+//! assembles the Pingora server from a configuration; `security_log` writes the firewall's
+//! events to files and ships them to S3.
 
 pub mod access_log;
 pub mod admin;
@@ -21,6 +22,7 @@ pub mod proxy;
 pub mod respond;
 pub mod routing;
 pub mod security;
+pub mod security_log;
 pub mod server;
 pub mod static_files;
 pub mod upstream;

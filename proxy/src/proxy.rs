@@ -36,6 +36,7 @@ use crate::security::autoblock::{AutoBlock, Offence};
 use crate::security::ipsets::{List, Origin};
 use crate::security::ratelimit::{self, ClientLimiter, RateLimiters};
 use crate::security::{self, guard, guard::Verdict};
+use crate::security_log::{self, SecurityEvent, SecurityLog};
 use crate::static_files::StaticSites;
 use crate::upstream::{Pool, Selected};
 use crate::websocket::{self, TunnelLimits, handshake};
@@ -197,6 +198,8 @@ pub struct Shared {
     pub fleet: Option<Arc<Fleet>>,
     /// Who is put on the deny list without anyone asking, when configured.
     pub auto_block: Option<Arc<AutoBlock>>,
+    /// Where security events are written, when `[security_log]` is configured.
+    pub security_log: Option<Arc<SecurityLog>>,
 }
 
 /// The proxy of one listener.
@@ -299,7 +302,7 @@ impl EdgeProxy {
             }
             return Ok(false);
         }
-        let blocked = self.record_firewall_match(ctx, verdict);
+        let blocked = self.record_firewall_match(session, ctx, verdict);
         if let Some(rule) = blocked {
             respond::refused(session, rule, ctx.request_id.as_str()).await?;
         }
@@ -342,7 +345,7 @@ impl EdgeProxy {
         let complete = end_of_stream && held.len() <= bound;
         let inspected = &held[..held.len().min(bound)];
         let verdict = guard::check_body(waf, content_type, inspected, complete);
-        if let Some(rule) = self.record_firewall_match(ctx, verdict) {
+        if let Some(rule) = self.record_firewall_match(session, ctx, verdict) {
             return Error::e_explain(
                 ErrorType::HTTPStatus(403),
                 format!("the request body matched firewall rule {rule}"),
@@ -384,14 +387,15 @@ impl EdgeProxy {
         };
         self.shared.metrics.rate_limited(label);
         tracing::info!(client = %client, route = label, retry_after = ?retry_after, request_id = ctx.request_id.as_str(), "Refused a request over the route's rate limit.");
-        self.note_offence(client, Offence::RateLimited);
+        self.log_refusal(session, ctx, security::RATE_LIMIT_RULE, "rate_limit", None);
+        self.note_offence(session, ctx, client, Offence::RateLimited);
         respond::too_many_requests(session, retry_after, ctx.request_id.as_str()).await?;
         Ok(true)
     }
 
     /// Tells the automatic blocking about a refused request; a client that has done it too
     /// often goes onto the deny list of every proxy.
-    fn note_offence(&self, client: IpAddr, offence: Offence) {
+    fn note_offence(&self, session: &Session, ctx: &RequestCtx, client: IpAddr, offence: Offence) {
         let Some(auto_block) = &self.shared.auto_block else {
             return;
         };
@@ -404,6 +408,14 @@ impl EdgeProxy {
         };
         self.shared.metrics.auto_block(trigger);
         tracing::warn!(client = %client, network = %block.network, block_for = ?block.block_for, reason = %block.reason, "Put a client on the deny list automatically.");
+        let reason = Some(("reason", block.reason.as_str()));
+        self.log_refusal(
+            session,
+            ctx,
+            security::AUTO_BLOCK_RULE,
+            "auto_block",
+            reason,
+        );
         let entry = self.shared.ip_sets.add(
             List::Deny,
             block.network,
@@ -422,12 +434,18 @@ impl EdgeProxy {
         }
     }
 
-    /// Logs and counts a firewall match; the rule id when the route blocks the request.
-    fn record_firewall_match(&self, ctx: &mut RequestCtx, verdict: Verdict) -> Option<u32> {
+    /// Logs, counts and records a firewall match; the rule id when the route blocks the
+    /// request.
+    fn record_firewall_match(
+        &self,
+        session: &Session,
+        ctx: &mut RequestCtx,
+        verdict: Verdict,
+    ) -> Option<u32> {
         let (detection, action) = match verdict {
             Verdict::Pass => return None,
-            Verdict::Count(detection) => (detection, "count"),
-            Verdict::Block(detection) => (detection, "block"),
+            Verdict::Count(detection) => (detection, security_log::Action::Count),
+            Verdict::Block(detection) => (detection, security_log::Action::Block),
         };
         let route = ctx
             .route
@@ -435,7 +453,7 @@ impl EdgeProxy {
             .map_or("none", |route| route.config.label.as_str());
         self.shared
             .metrics
-            .waf_match(route, detection.finding.rule, action);
+            .waf_match(route, detection.finding.rule, action.as_str());
         tracing::warn!(
             client = ?ctx.client,
             route,
@@ -444,19 +462,74 @@ impl EdgeProxy {
             location = detection.location.as_str(),
             name = %detection.name,
             matched = %detection.excerpt,
-            action,
+            action = action.as_str(),
             request_id = ctx.request_id.as_str(),
             "A request matched a firewall rule."
         );
-        if action == "block"
+        if action == security_log::Action::Block
             && let Some(client) = ctx.client
         {
-            self.note_offence(client, Offence::FirewallMatch);
+            self.note_offence(session, ctx, client, Offence::FirewallMatch);
         }
-        (action == "block").then(|| {
+        if let Some(log) = &self.shared.security_log {
+            let (rule, kind) = (detection.finding.rule, detection.finding.family.as_str());
+            let event = self.security_event(session, ctx, rule, kind, action);
+            log.record(event.matched(
+                detection.location.as_str(),
+                &detection.name,
+                &detection.excerpt,
+            ));
+        }
+        (action == security_log::Action::Block).then(|| {
             ctx.waf_refused = Some(detection.finding.rule);
             detection.finding.rule
         })
+    }
+
+    /// A security event about this request; the caller adds what matched, if anything, and
+    /// records it with `SecurityLog::record`.
+    /// Records a request refused by something else than a firewall rule; `why` is a named
+    /// reason kept as the event's matched part.
+    fn log_refusal(
+        &self,
+        session: &Session,
+        ctx: &RequestCtx,
+        rule: u32,
+        kind: &'static str,
+        why: Option<(&'static str, &str)>,
+    ) {
+        let Some(log) = &self.shared.security_log else {
+            return;
+        };
+        let event = self.security_event(session, ctx, rule, kind, security_log::Action::Block);
+        log.record(match why {
+            Some((location, text)) => event.matched(location, "", text),
+            None => event,
+        });
+    }
+
+    fn security_event(
+        &self,
+        session: &Session,
+        ctx: &RequestCtx,
+        rule: u32,
+        kind: &'static str,
+        action: security_log::Action,
+    ) -> SecurityEvent {
+        let header = session.req_header();
+        let facts = security_log::RequestFacts {
+            client_ip: ctx.client,
+            listener: &self.listener.name,
+            route: ctx
+                .route
+                .as_ref()
+                .map_or("none", |route| route.config.label.as_str()),
+            host: ctx.host_str(),
+            method: header.method.as_str(),
+            path: header.uri.path(),
+            request_id: ctx.request_id.as_str(),
+        };
+        SecurityEvent::new(facts, kind, rule, action)
     }
 
     /// The scheme the client used, as far as it can be believed (an ALB in front tells).
@@ -724,14 +797,15 @@ impl ProxyHttp for EdgeProxy {
                 .ip_sets
                 .check(client, std::time::SystemTime::now())
         });
+        ctx.host = request_host(session);
         if listed == Some(List::Deny) {
             self.shared.metrics.ip_set_refused.inc();
             tracing::info!(client = ?ctx.client, request_id = ctx.request_id.as_str(), "Refused a client on the deny list.");
+            self.log_refusal(session, ctx, security::DENY_LIST_RULE, "ip_deny", None);
             respond::plain(session, 403, "Forbidden.\n", ctx.request_id.as_str()).await?;
             return Ok(true);
         }
         ctx.client_allowed = listed == Some(List::Allow);
-        ctx.host = request_host(session);
         let host = ctx.host.as_ref().and_then(|host| host.to_str().ok());
         let request_id = ctx.request_id.as_str();
         if let Some(port) = self.listener.redirect_https_port {

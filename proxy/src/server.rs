@@ -25,6 +25,7 @@ use crate::proxy::{EdgeProxy, Runtime, Shared};
 use crate::security::autoblock::AutoBlock;
 use crate::security::ipsets::IpSets;
 use crate::security::ratelimit::RateLimiters;
+use crate::security_log::{SecurityLog, Shipper};
 
 /// Builds the server; `run_forever` on the result owns the process from then on.
 pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::Result<Server> {
@@ -62,6 +63,10 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
     let runtime = Runtime::new(&config, &metrics, &listener_names, &rate_limiters);
     let runtime = Arc::new(ArcSwap::from_pointee(runtime));
     let ip_sets = Arc::new(IpSets::new(&config.ip_sets.allow, &config.ip_sets.deny));
+    let security_log = config
+        .security_log
+        .as_ref()
+        .map(|log| SecurityLog::new(log, metrics.registry()));
     let shared = Shared {
         runtime: runtime.clone(),
         unrouted: metrics.route_series(&listener_names, "none"),
@@ -76,6 +81,7 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
         auto_block: config
             .auto_block
             .map(|config| Arc::new(AutoBlock::new(config))),
+        security_log: security_log.clone(),
     };
 
     for (index, listener) in config.listeners.iter().enumerate() {
@@ -122,6 +128,13 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
         server.add_service(background_service(
             "fleet IP sets",
             IpSetFollower::new(fleet, ip_sets.clone()),
+        ));
+    }
+
+    if let Some(log) = security_log {
+        server.add_service(background_service(
+            "security log",
+            Shipper::new(log, config.server.grace_period),
         ));
     }
 
@@ -277,6 +290,27 @@ impl Supervisor {
                     tracing::warn!(
                         path = %self.config_path.display(),
                         "The new configuration changes [fleet]; the running link to Redis is kept until a restart or --upgrade."
+                    );
+                }
+                let restart_only = self
+                    .current
+                    .lock()
+                    .map(|current| {
+                        let mut changed = Vec::new();
+                        if current.auto_block != config.auto_block {
+                            changed.push("[auto_block]");
+                        }
+                        if current.security_log != config.security_log {
+                            changed.push("[security_log]");
+                        }
+                        changed
+                    })
+                    .unwrap_or_default();
+                if !restart_only.is_empty() {
+                    tracing::warn!(
+                        path = %self.config_path.display(),
+                        sections = ?restart_only,
+                        "The new configuration changes sections that only a restart or --upgrade applies; they keep their running settings."
                     );
                 }
                 if listener_addresses(&config.listeners) != listener_addresses(&self.listeners) {

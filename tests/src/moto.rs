@@ -20,12 +20,16 @@ impl MotoServer {
     /// Starts `VOLTFLEET_MOTO_SERVER` (default `.venv/bin/moto_server`) and waits until it
     /// accepts connections.
     pub async fn start() -> anyhow::Result<MotoServer> {
+        Self::start_on(free_port()?).await
+    }
+
+    /// Like `start`, on `port` (a test that first points a client at a closed port).
+    pub async fn start_on(port: u16) -> anyhow::Result<MotoServer> {
         let program = std::env::var_os("VOLTFLEET_MOTO_SERVER")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
                 PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server")
             });
-        let port = free_port()?;
         let child = std::process::Command::new(&program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())

@@ -23,6 +23,8 @@ pub struct ProxyProcess {
     template: String,
     /// Lines added under `[admin]`.
     admin_extra: String,
+    /// Environment variables the process is started with, besides the test's own.
+    env: Vec<(String, String)>,
 }
 
 impl ProxyProcess {
@@ -85,6 +87,21 @@ impl ProxyProcess {
         admin_extra: &str,
         files: &[(&str, &str)],
     ) -> anyhow::Result<ProxyProcess> {
+        Self::start_with_env(template, admin_extra, files, &[]).await
+    }
+
+    /// Like `start_with`, with `env` (name, value) set for the process (AWS credentials for
+    /// a test server, say).
+    pub async fn start_with_env(
+        template: &str,
+        admin_extra: &str,
+        files: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<ProxyProcess> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
         let dir = tempfile::tempdir()?;
         for (name, content) in files {
             std::fs::write(dir.path().join(name), content)?;
@@ -94,7 +111,7 @@ impl ProxyProcess {
             dir.path().join("proxy.toml"),
             Self::render(template, admin_extra, port, admin_port, dir.path()),
         )?;
-        let (child, output) = spawn(&[], &dir.path().join("proxy.toml"))?;
+        let (child, output) = spawn(&[], &dir.path().join("proxy.toml"), &env)?;
         let mut proxy = ProxyProcess {
             child,
             output,
@@ -103,6 +120,7 @@ impl ProxyProcess {
             dir: std::sync::Arc::new(dir),
             template: template.to_string(),
             admin_extra: admin_extra.to_string(),
+            env,
         };
         proxy.wait_until_listening().await?;
         Ok(proxy)
@@ -111,7 +129,7 @@ impl ProxyProcess {
     /// Starts a second proxy with `--upgrade` on the same configuration, then sends SIGQUIT to
     /// this one so it hands over its listening sockets; returns the new process once it serves.
     pub async fn upgrade(&self) -> anyhow::Result<ProxyProcess> {
-        let (child, output) = spawn(&["--upgrade"], &self.config_path())?;
+        let (child, output) = spawn(&["--upgrade"], &self.config_path(), &self.env)?;
         let mut successor = ProxyProcess {
             child,
             output,
@@ -120,6 +138,7 @@ impl ProxyProcess {
             dir: self.dir.clone(),
             template: self.template.clone(),
             admin_extra: self.admin_extra.clone(),
+            env: self.env.clone(),
         };
         // The new process waits on the upgrade socket; give it a moment to open it.
         let socket = self.dir.path().join("upgrade.sock");
@@ -182,6 +201,11 @@ impl ProxyProcess {
         format!("http://127.0.0.1:{}{path}", self.admin_port)
     }
 
+    /// The proxy's private directory, `{DIR}` in templates.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     pub fn stderr(&self) -> String {
         self.output.stderr_lines().join("\n")
     }
@@ -238,9 +262,14 @@ impl ProxyProcess {
 }
 
 /// Starts `voltfleet-proxy ARGS -c CONFIG` with its output collected line by line.
-fn spawn(args: &[&str], config: &std::path::Path) -> anyhow::Result<(Child, Output)> {
+fn spawn(
+    args: &[&str],
+    config: &std::path::Path,
+    env: &[(String, String)],
+) -> anyhow::Result<(Child, Output)> {
     let mut child = Command::new(binary("voltfleet-proxy")?)
         .args(args)
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .arg("-c")
         .arg(config)
         .env("RUST_LOG", "info")

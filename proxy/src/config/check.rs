@@ -57,7 +57,7 @@ impl fmt::Display for ConfigProblem {
 /// Weights are relative; a bound keeps the hashing ring small.
 const MAX_WEIGHT: u32 = 1000;
 
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "server",
     "admin",
     "listeners",
@@ -68,6 +68,7 @@ const SECTIONS: [&str; 10] = [
     "fleet",
     "ip_sets",
     "auto_block",
+    "security_log",
 ];
 
 pub fn check(text: &str, path: &Path) -> Result<ProxyConfig, ConfigProblems> {
@@ -162,6 +163,7 @@ impl Checker {
                 }
             }
         }
+        let security_log = self.security_log(table.remove("security_log"));
         ProxyConfig {
             server,
             admin,
@@ -173,6 +175,7 @@ impl Checker {
             fleet,
             ip_sets,
             auto_block,
+            security_log,
         }
     }
 

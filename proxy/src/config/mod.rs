@@ -12,6 +12,7 @@ mod ipsets;
 mod ratelimit;
 mod raw;
 mod resolve;
+mod security_log;
 mod waf;
 
 use std::collections::BTreeMap;
@@ -28,6 +29,7 @@ pub use fleet::{FleetConfig, redacted_url};
 pub use ipsets::IpSetsConfig;
 pub use ratelimit::{AutoBlockConfig, RouteRateLimitConfig, parse_rate};
 pub use resolve::refresh_addresses;
+pub use security_log::{SecurityLogConfig, SecurityLogS3Config};
 pub use waf::{RouteWafConfig, WafMode};
 
 /// Everything the proxy runs with.
@@ -46,6 +48,8 @@ pub struct ProxyConfig {
     pub ip_sets: IpSetsConfig,
     /// When clients go onto the deny list by themselves; `None` never.
     pub auto_block: Option<AutoBlockConfig>,
+    /// Where firewall events are written and shipped, when anywhere.
+    pub security_log: Option<SecurityLogConfig>,
 }
 
 /// A directory of files served as the public website (as S3 + CloudFront would).

@@ -65,6 +65,12 @@ pub fn rules() -> impl Iterator<Item = (Family, u32, u8, &'static str)> {
 
 /// The rule a malformed body matches on routes whose policy refuses one.
 pub const MALFORMED_BODY_RULE: u32 = 100_100;
+/// The security log's rule id of a request refused by a rate limit.
+pub const RATE_LIMIT_RULE: u32 = 200_100;
+/// The security log's rule id of a request refused because its client is on the deny list.
+pub const DENY_LIST_RULE: u32 = 300_100;
+/// The security log's rule id of the request that put its client on the deny list.
+pub const AUTO_BLOCK_RULE: u32 = 300_200;
 
 /// A finding with where in the request it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
