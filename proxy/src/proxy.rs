@@ -788,6 +788,9 @@ impl ProxyHttp for EdgeProxy {
     /// Learns who the client is, answers redirects and unknown paths, and picks the route.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         self.shared.metrics.requests_in_flight.inc();
+        // Bounds each read of the body; a zero would mean waiting forever.
+        let body_timeout = self.listener.client_body_timeout;
+        session.set_read_timeout((!body_timeout.is_zero()).then_some(body_timeout));
         self.identify_client(session, ctx);
         if self.refuse_malformed(session, ctx).await? {
             return Ok(true);
@@ -1198,6 +1201,8 @@ fn error_status(e: &Error) -> u16 {
         {
             504
         }
+        // A body that stalled past listener.client_body_timeout, as NGINX answers it.
+        ErrorType::ReadTimedout if e.esource() == &ErrorSource::Downstream => 408,
         _ => match e.esource() {
             ErrorSource::Upstream => 502,
             ErrorSource::Downstream => match e.etype() {

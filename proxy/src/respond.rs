@@ -23,6 +23,7 @@ pub async fn error(session: &mut Session, status: u16, request_id: &str) -> Resu
     let retry_after = (status == 503).then_some(RETRY_AFTER_SECONDS);
     let body = match status {
         400 => "Bad request.\n",
+        408 => "The request did not arrive in time.\n",
         413 => "The request is too large.\n",
         502 => "The service is unreachable.\n",
         503 => "The service is unavailable; try again shortly.\n",

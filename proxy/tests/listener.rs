@@ -101,6 +101,7 @@ async fn start_edge(proxy_protocol: bool, tls: Option<TlsConfig>) -> Edge {
         proxy_protocol_timeout: Duration::from_secs(5),
         handshake_timeout: Duration::from_secs(30),
         client_header_timeout: Duration::from_secs(20),
+        client_body_timeout: Duration::from_secs(60),
         max_connections_per_ip: 1024,
         trusted_proxies: Vec::new(),
         h2c: false,

@@ -754,3 +754,24 @@ async fn too_many_header_fields_get_431() -> anyhow::Result<()> {
     assert_eq!(with_fields(120).send().await?.status().as_u16(), 431);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_stalled_body_ends_its_request_with_408() -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let app = TestUpstream::start("app").await?;
+    let proxy = start(&direct_template(&app, "client_body_timeout = \"1s\"")).await?;
+    let mut client = tokio::net::TcpStream::connect(proxy_address(&proxy)).await?;
+    let started = tokio::time::Instant::now();
+    client
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhalf-")
+        .await?;
+    let answer = read_response(&mut client).await?;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(4),
+        "answered after {elapsed:?}"
+    );
+    assert_eq!(app.served(), 0, "the upstream never got a whole request");
+    Ok(())
+}

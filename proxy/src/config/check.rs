@@ -493,6 +493,11 @@ impl Checker {
                     raw.client_header_timeout,
                     Duration::from_secs(20),
                 ),
+                client_body_timeout: self.duration(
+                    &format!("{at}.client_body_timeout"),
+                    raw.client_body_timeout,
+                    Duration::from_secs(60),
+                ),
                 // High, because many chargers may share one address behind a carrier's NAT.
                 max_connections_per_ip: raw.max_connections_per_ip.unwrap_or(1024),
                 trusted_proxies,

@@ -129,6 +129,9 @@ pub struct ListenerConfig {
     pub handshake_timeout: Duration,
     /// How long an HTTP/1 request header may take to arrive whole (slowloris); zero never cuts.
     pub client_header_timeout: Duration,
+    /// How long a read of a request body may wait for the client (NGINX's
+    /// `client_body_timeout`); a body stalling longer ends the request.
+    pub client_body_timeout: Duration,
     /// Connections one client address may hold open at once; 0 for no bound. Peers in
     /// `trusted_proxies` (the load balancer) are not counted.
     pub max_connections_per_ip: u32,

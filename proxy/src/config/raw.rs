@@ -40,6 +40,7 @@ pub struct RawListener {
     pub proxy_protocol_timeout: Option<String>,
     pub handshake_timeout: Option<String>,
     pub client_header_timeout: Option<String>,
+    pub client_body_timeout: Option<String>,
     pub max_connections_per_ip: Option<u32>,
     pub trusted_proxies: Option<Vec<String>>,
     pub h2c: Option<bool>,
