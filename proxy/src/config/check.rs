@@ -149,10 +149,12 @@ impl Checker {
             cache_zones: &cache_zones,
         };
         let routes = self.routes(table.remove("routes"), &targets);
+        // A [fleet] with problems of its own is reported as such, not again through its users.
+        let fleet_written = table.contains_key("fleet");
         let fleet = self.fleet(table.remove("fleet"));
         let ip_sets = self.ip_sets(table.remove("ip_sets"));
         let auto_block = self.auto_block(table.remove("auto_block"));
-        if fleet.is_none() {
+        if !fleet_written {
             for (index, route) in routes.iter().enumerate() {
                 if route.rate_limit.is_some_and(|limit| limit.shared) {
                     self.problem(
