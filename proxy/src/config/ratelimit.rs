@@ -103,6 +103,9 @@ pub struct AutoBlockConfig {
     pub block_for: Duration,
     /// Offenders this proxy tracks; past it the oldest windows are forgotten.
     pub max_tracked: usize,
+    /// IPv6 offenders are counted and blocked per network of this prefix length, as rate
+    /// limits count them: a host moving within its /64 is still the same offender.
+    pub keying: ClientKeying,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,6 +116,7 @@ struct RawAutoBlock {
     window: Option<String>,
     block_for: Option<String>,
     max_tracked: Option<usize>,
+    ipv6_prefix: Option<u8>,
 }
 
 impl Checker {
@@ -129,7 +133,23 @@ impl Checker {
                 Duration::from_secs(15 * 60),
             ),
             max_tracked: raw.max_tracked.unwrap_or(DEFAULT_MAX_CLIENTS).max(1),
+            keying: ClientKeying {
+                ipv6_prefix: raw.ipv6_prefix.unwrap_or(64).clamp(32, 128),
+            },
         };
+        if raw
+            .ipv6_prefix
+            .is_some_and(|prefix| !(32..=128).contains(&prefix))
+        {
+            self.problem(
+                "auto_block.ipv6_prefix",
+                format!(
+                    "{:?} is not a prefix length from 32 to 128",
+                    raw.ipv6_prefix
+                ),
+                "use 64 (the default: one subscriber's network) or 128 (each address)",
+            );
+        }
         if config.window.is_zero() {
             self.problem(
                 "auto_block.window",

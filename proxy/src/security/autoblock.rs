@@ -67,6 +67,7 @@ impl AutoBlock {
     /// what it does after its release.
     pub fn note(&self, client: IpAddr, offence: Offence, now: Instant) -> Option<Block> {
         let config = &self.config;
+        let client = config.keying.key(client);
         let mut offenders = self
             .offenders
             .lock()
@@ -119,8 +120,12 @@ impl AutoBlock {
             return None;
         }
         offenders.remove(&client);
+        let prefix = match client {
+            IpAddr::V4(_) => 32,
+            IpAddr::V6(_) => config.keying.ipv6_prefix,
+        };
         Some(Block {
-            network: IpNet::from(client),
+            network: IpNet::new(client, prefix).unwrap_or_else(|_| IpNet::from(client)),
             block_for: config.block_for,
             reason: format!(
                 "automatic: {count} {what} within {}",
@@ -133,6 +138,7 @@ impl AutoBlock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::security::ratelimit::ClientKeying;
 
     fn config() -> AutoBlockConfig {
         AutoBlockConfig {
@@ -141,6 +147,7 @@ mod tests {
             window: Duration::from_secs(60),
             block_for: Duration::from_secs(600),
             max_tracked: 100,
+            keying: ClientKeying::default(),
         }
     }
 
@@ -187,14 +194,18 @@ mod tests {
         for _ in 0..4 {
             assert_eq!(auto.note(client, Offence::RateLimited, start), None);
         }
+        let neighbour = ip("2001:db8::ffff:7");
         let later = start + Duration::from_secs(61);
         for _ in 0..4 {
             assert_eq!(auto.note(client, Offence::RateLimited, later), None);
         }
         let block = auto
-            .note(client, Offence::RateLimited, later)
-            .expect("five within the new window block");
-        assert_eq!(block.network.prefix_len(), 128);
+            .note(neighbour, Offence::RateLimited, later)
+            .expect("five within the new window block, from anywhere in the /64");
+        assert_eq!(
+            block.network,
+            "2001:db8::/64".parse::<IpNet>().expect("net")
+        );
     }
 
     #[test]
