@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 pub mod charger;
+pub mod fleet;
 pub mod moto;
 pub mod origin;
 pub mod pki;
@@ -168,6 +169,22 @@ pub struct Finished {
     pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl Finished {
+    /// Asserts that the process failed and said each of `expected` (on either stream): a
+    /// configuration check that must name every problem.
+    #[track_caller]
+    pub fn assert_refused_saying(&self, expected: &[&str]) {
+        let output = format!("{}{}", self.stdout, self.stderr);
+        assert!(!self.status.success(), "it did not fail: {output}");
+        for expected in expected {
+            assert!(
+                output.contains(expected),
+                "{expected:?} missing from:\n{output}"
+            );
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone)]

@@ -193,6 +193,30 @@ impl ProxyProcess {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// The admin listener's `/metrics`, or empty when it does not answer.
+    pub async fn metrics(&self) -> String {
+        match reqwest::get(self.admin_url("/metrics")).await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// One series' value, `series` being its name with its labels as printed.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        series_value(&self.metrics().await, series)
+    }
+
+    /// Waits (bounded, 5 s) until `series` reaches `value`.
+    pub async fn wait_for_metric(&self, series: &str, value: f64) -> anyhow::Result<()> {
+        for _ in 0..100 {
+            if self.metric(series).await == Some(value) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("{series} never reached {value}; stderr:\n{}", self.stderr())
+    }
+
     pub fn ws_url(&self, path: &str) -> String {
         format!("ws://127.0.0.1:{}{path}", self.port)
     }
@@ -283,4 +307,10 @@ fn spawn(
     collect_lines(child.stdout.take().context("piped")?, output.stdout.clone());
     collect_lines(child.stderr.take().context("piped")?, output.stderr.clone());
     Ok((child, output))
+}
+
+/// One series' value in a Prometheus text exposition.
+pub fn series_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
 }

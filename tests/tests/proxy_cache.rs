@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use reqwest::StatusCode;
+use voltfleet_e2e::fleet::FleetRedis;
 use voltfleet_e2e::origin::CacheOrigin;
 use voltfleet_e2e::proxy::ProxyProcess;
 
@@ -556,29 +557,20 @@ async fn each_tier_stays_within_its_size_bound() -> anyhow::Result<()> {
         stored >= 600 * 1024,
         "only {stored} bytes on disk: evicted too much"
     );
-    let disk_bytes = metric(
-        &client,
-        &proxy,
-        r#"voltfleet_proxy_cache_bytes{tier="disk",zone="web"}"#,
-    )
-    .await
-    .context("the disk tier's size is published")?;
+    let disk_bytes = proxy
+        .metric(r#"voltfleet_proxy_cache_bytes{tier="disk",zone="web"}"#)
+        .await
+        .context("the disk tier's size is published")?;
     assert!(disk_bytes <= f64::from(1 << 20), "{disk_bytes}");
-    let memory_bytes = metric(
-        &client,
-        &proxy,
-        r#"voltfleet_proxy_cache_bytes{tier="memory",zone="web"}"#,
-    )
-    .await
-    .context("the memory tier's size is published")?;
+    let memory_bytes = proxy
+        .metric(r#"voltfleet_proxy_cache_bytes{tier="memory",zone="web"}"#)
+        .await
+        .context("the memory tier's size is published")?;
     assert!(memory_bytes <= f64::from(256 << 10), "{memory_bytes}");
-    let evicted = metric(
-        &client,
-        &proxy,
-        r#"voltfleet_proxy_cache_evictions_total{tier="disk",zone="web"}"#,
-    )
-    .await
-    .unwrap_or(0.0);
+    let evicted = proxy
+        .metric(r#"voltfleet_proxy_cache_evictions_total{tier="disk",zone="web"}"#)
+        .await
+        .unwrap_or(0.0);
     assert!(evicted >= 5.0, "{evicted} disk evictions");
     // The least recently used went first: the newest object is still there, the oldest not.
     assert_eq!(
@@ -617,95 +609,14 @@ valid = { "999" = "1m" }
 "#,
     )
     .await?;
-    assert!(!finished.status.success());
-    for expected in [
+    finished.assert_refused_saying(&[
         "cache_zones.web.memory_size: \"lots\" is not a size",
         "routes[0].cache.zone: there is no cache zone named \"elsewhere\"",
         "routes[0].cache.key_query",
         "routes[0].cache.bypass: \"body:x\" is not a bypass rule",
         "routes[0].cache.valid.999",
-    ] {
-        assert!(
-            finished.stderr.contains(expected),
-            "{expected}\n{}",
-            finished.stderr
-        );
-    }
+    ]);
     Ok(())
-}
-
-/// The fleet's Redis: the test server, with a key prefix of this test's own.
-struct FleetRedis {
-    url: String,
-    prefix: String,
-}
-
-impl FleetRedis {
-    fn new() -> FleetRedis {
-        FleetRedis {
-            url: std::env::var("VOLTFLEET_TEST_REDIS_URL")
-                .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string()),
-            prefix: format!("voltfleet-test:{}:", unique_suffix()),
-        }
-    }
-
-    fn section(&self) -> String {
-        format!(
-            "\n[fleet]\nredis_url = \"{}\"\nkey_prefix = \"{}\"\nmax_reconnect_delay = \"1s\"\n",
-            self.url, self.prefix
-        )
-    }
-
-    async fn remove_keys(&self) -> anyhow::Result<()> {
-        let client = redis::Client::open(self.url.as_str())?;
-        let mut connection = client.get_multiplexed_async_connection().await?;
-        redis::cmd("DEL")
-            .arg(format!("{}purges", self.prefix))
-            .query_async::<()>(&mut connection)
-            .await?;
-        Ok(())
-    }
-}
-
-fn unique_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_nanos())
-        .unwrap_or_default();
-    format!("{}-{nanos}", std::process::id())
-}
-
-/// One series' value from the admin listener's `/metrics`.
-async fn metric(client: &reqwest::Client, proxy: &ProxyProcess, series: &str) -> Option<f64> {
-    let text = client
-        .get(proxy.admin_url("/metrics"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-}
-
-/// Waits (bounded) until `series` reaches `value`.
-async fn wait_for_metric(
-    client: &reqwest::Client,
-    proxy: &ProxyProcess,
-    series: &str,
-    value: f64,
-) -> anyhow::Result<()> {
-    for _ in 0..100 {
-        if metric(client, proxy, series).await == Some(value) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    anyhow::bail!(
-        "{series} never reached {value}; stderr:\n{}",
-        proxy.stderr()
-    )
 }
 
 async fn purge(
@@ -733,7 +644,7 @@ async fn a_purge_on_one_proxy_reaches_every_proxy_of_the_fleet() -> anyhow::Resu
     let (first, second) = (start(&template).await?, start(&template).await?);
     let client = reqwest::Client::new();
     for proxy in [&first, &second] {
-        wait_for_metric(&client, proxy, FLEET_UP, 1.0).await?;
+        proxy.wait_for_metric(FLEET_UP, 1.0).await?;
     }
     let page = "/fleet-page?cc=max-age%3D600";
     let other = "/fleet-other?cc=max-age%3D600";
@@ -754,7 +665,7 @@ async fn a_purge_on_one_proxy_reaches_every_proxy_of_the_fleet() -> anyhow::Resu
     assert_eq!(answer["removed"], 1);
     assert!(answer["fleet_entry"].is_string(), "{answer}");
 
-    wait_for_metric(&client, &second, APPLIED, 1.0).await?;
+    second.wait_for_metric(APPLIED, 1.0).await?;
     assert_eq!(get(&client, &second.url(page), SITE).await.cache, "MISS");
     assert_eq!(get(&client, &first.url(page), SITE).await.cache, "MISS");
     // Only what was purged: the other page is still stored on both.
@@ -762,7 +673,7 @@ async fn a_purge_on_one_proxy_reaches_every_proxy_of_the_fleet() -> anyhow::Resu
     assert_eq!(get(&client, &first.url(other), SITE).await.cache, "HIT");
     assert_eq!(origin.requests("/fleet-page"), 4);
     // The proxy that published applied it itself, not a second time from the log.
-    assert_eq!(metric(&client, &first, APPLIED).await, Some(0.0));
+    assert_eq!(first.metric(APPLIED).await, Some(0.0));
     redis.remove_keys().await
 }
 
@@ -776,7 +687,7 @@ async fn a_proxy_that_was_away_catches_up_on_the_purges_it_missed() -> anyhow::R
     let client = reqwest::Client::new();
     let publisher = start(&memory_only).await?;
     let away = start(&with_disk).await?;
-    wait_for_metric(&client, &away, FLEET_UP, 1.0).await?;
+    away.wait_for_metric(FLEET_UP, 1.0).await?;
     let kept = "/assets/kept.js?cc=max-age%3D600";
     let purged = "/news/today?cc=max-age%3D600";
     get(&client, &away.url(kept), SITE).await;
@@ -792,7 +703,7 @@ async fn a_proxy_that_was_away_catches_up_on_the_purges_it_missed() -> anyhow::R
     assert_eq!(answer.status(), StatusCode::OK);
 
     let back = start(&with_disk).await?;
-    wait_for_metric(&client, &back, APPLIED, 1.0).await?;
+    back.wait_for_metric(APPLIED, 1.0).await?;
     assert_eq!(get(&client, &back.url(purged), SITE).await.cache, "MISS");
     assert_eq!(get(&client, &back.url(kept), SITE).await.cache, "HIT");
     redis.remove_keys().await
@@ -831,6 +742,6 @@ async fn a_purge_says_so_when_the_fleet_could_not_be_told() -> anyhow::Result<()
     );
     // This proxy purged all the same, and serves on.
     assert_eq!(get(&client, &proxy.url(page), SITE).await.cache, "MISS");
-    assert_eq!(metric(&client, &proxy, FLEET_UP).await, Some(0.0));
+    assert_eq!(proxy.metric(FLEET_UP).await, Some(0.0));
     Ok(())
 }

@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use voltfleet_e2e::proxy::ProxyProcess;
+use voltfleet_e2e::fleet::FleetRedis;
+use voltfleet_e2e::proxy::{ProxyProcess, series_value};
 use voltfleet_e2e::upstream::TestUpstream;
 
 const TOKEN: &str = "limits-token-for-tests-0123456789";
@@ -84,32 +85,6 @@ async fn statuses(
     Ok(statuses)
 }
 
-async fn metrics(proxy: &ProxyProcess) -> String {
-    match reqwest::get(proxy.admin_url("/metrics")).await {
-        Ok(response) => response.text().await.unwrap_or_default(),
-        Err(_) => String::new(),
-    }
-}
-
-fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-}
-
-/// Waits (bounded) until `series` reaches `value`.
-async fn wait_for_metric(proxy: &ProxyProcess, series: &str, value: f64) -> anyhow::Result<()> {
-    for _ in 0..100 {
-        if metric(&metrics(proxy).await, series) == Some(value) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    anyhow::bail!(
-        "{series} never reached {value}; stderr:\n{}",
-        proxy.stderr()
-    )
-}
-
 /// Waits (bounded) until `client` gets `status` on `path`.
 async fn wait_for_status(
     proxy: &ProxyProcess,
@@ -157,49 +132,6 @@ async fn start(template: &str) -> anyhow::Result<ProxyProcess> {
         &[("admin.token", TOKEN)],
     )
     .await
-}
-
-/// The fleet's Redis: the test server, with a key prefix of this test's own.
-struct FleetRedis {
-    url: String,
-    prefix: String,
-}
-
-impl FleetRedis {
-    fn new() -> FleetRedis {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|elapsed| elapsed.as_nanos())
-            .unwrap_or_default();
-        FleetRedis {
-            url: std::env::var("VOLTFLEET_TEST_REDIS_URL")
-                .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string()),
-            prefix: format!("voltfleet-test:{}-{nanos}:", std::process::id()),
-        }
-    }
-
-    fn section(&self) -> String {
-        format!(
-            "\n[fleet]\nredis_url = \"{}\"\nkey_prefix = \"{}\"\nmax_reconnect_delay = \"1s\"\n",
-            self.url, self.prefix
-        )
-    }
-
-    async fn remove_keys(&self) -> anyhow::Result<()> {
-        let client = redis::Client::open(self.url.as_str())?;
-        let mut connection = client.get_multiplexed_async_connection().await?;
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query_async(&mut connection)
-            .await?;
-        if !keys.is_empty() {
-            redis::cmd("DEL")
-                .arg(keys)
-                .query_async::<()>(&mut connection)
-                .await?;
-        }
-        Ok(())
-    }
 }
 
 #[tokio::test]
@@ -252,9 +184,9 @@ async fn a_route_limits_each_client_to_its_rate_and_burst() -> anyhow::Result<()
         [200, 429]
     );
 
-    let text = metrics(&proxy).await;
+    let text = proxy.metrics().await;
     assert_eq!(
-        metric(
+        series_value(
             &text,
             r#"voltfleet_proxy_rate_limited_total{route="*/api/"}"#
         ),
@@ -326,16 +258,16 @@ block_for = "2s"
         [200, 200, 200, 429, 429, 429, 429, 403],
         "{hammered:?}"
     );
-    let text = metrics(&proxy).await;
+    let text = proxy.metrics().await;
     assert_eq!(
-        metric(
+        series_value(
             &text,
             r#"voltfleet_proxy_auto_blocks_total{trigger="firewall"}"#
         ),
         Some(1.0)
     );
     assert_eq!(
-        metric(
+        series_value(
             &text,
             r#"voltfleet_proxy_auto_blocks_total{trigger="rate_limit"}"#
         ),
@@ -352,7 +284,9 @@ async fn ip_sets_and_blocks_reach_the_whole_fleet_and_survive_a_restart() -> any
     let template = template(&app, "1m", false, auto_block) + &redis.section();
     let (first, second) = (start(&template).await?, start(&template).await?);
     for proxy in [&first, &second] {
-        wait_for_metric(proxy, "voltfleet_proxy_fleet_ip_sets_up", 1.0).await?;
+        proxy
+            .wait_for_metric("voltfleet_proxy_fleet_ip_sets_up", 1.0)
+            .await?;
     }
 
     // An entry added on one proxy is applied by the other.
@@ -385,7 +319,9 @@ async fn ip_sets_and_blocks_reach_the_whole_fleet_and_survive_a_restart() -> any
 
     // A proxy started afterwards has both from Redis.
     let third = start(&template).await?;
-    wait_for_metric(&third, "voltfleet_proxy_fleet_ip_sets_up", 1.0).await?;
+    third
+        .wait_for_metric("voltfleet_proxy_fleet_ip_sets_up", 1.0)
+        .await?;
     assert_eq!(from(&third, "2001:db8:bad::2", "/free/").await?.status, 403);
     assert_eq!(from(&third, "198.51.100.66", "/free/").await?.status, 403);
 
@@ -402,9 +338,9 @@ async fn ip_sets_and_blocks_reach_the_whole_fleet_and_survive_a_restart() -> any
         )
         .await?;
     }
-    let text = metrics(&first).await;
+    let text = first.metrics().await;
     assert!(
-        metric(
+        series_value(
             &text,
             r#"voltfleet_proxy_fleet_ip_set_changes_total{outcome="applied"}"#
         )
@@ -431,9 +367,9 @@ async fn a_shared_limit_holds_across_the_fleet() -> anyhow::Result<()> {
     assert_eq!(refused.status, 429);
     let wait: u64 = refused.retry_after.as_deref().unwrap_or("0").parse()?;
     assert!((55..=60).contains(&wait), "about a minute: {wait}");
-    let text = metrics(&first).await;
+    let text = first.metrics().await;
     assert_eq!(
-        metric(&text, "voltfleet_proxy_rate_limit_fallbacks_total"),
+        series_value(&text, "voltfleet_proxy_rate_limit_fallbacks_total"),
         Some(0.0),
         "counted in Redis"
     );
@@ -484,15 +420,18 @@ async fn without_redis_local_sets_and_limits_keep_working_and_metrics_say_so() -
         "applied here"
     );
 
-    let text = metrics(&proxy).await;
-    assert_eq!(metric(&text, "voltfleet_proxy_fleet_ip_sets_up"), Some(0.0));
+    let text = proxy.metrics().await;
     assert_eq!(
-        metric(&text, "voltfleet_proxy_rate_limit_fallbacks_total"),
+        series_value(&text, "voltfleet_proxy_fleet_ip_sets_up"),
+        Some(0.0)
+    );
+    assert_eq!(
+        series_value(&text, "voltfleet_proxy_rate_limit_fallbacks_total"),
         Some(4.0),
         "{text}"
     );
     assert!(
-        metric(
+        series_value(
             &text,
             r#"voltfleet_proxy_fleet_errors_total{operation="rate_limit"}"#
         )
@@ -533,20 +472,13 @@ block_for = "0s"
 "#,
     )
     .await?;
-    assert!(!finished.status.success());
-    for expected in [
+    finished.assert_refused_saying(&[
         "routes[0].rate_limit.rate: \"ten per second\" is not a rate",
         "routes[1].rate_limit.ipv6_prefix: 200 is not a prefix length",
         "routes[1].rate_limit.shared: a limit shared by the fleet needs the fleet's Redis",
         "auto_block.block_for: a block of 0 blocks nothing",
         "auto_block: both firewall_matches and rate_limited are 0",
-    ] {
-        assert!(
-            finished.stderr.contains(expected),
-            "missing {expected:?} in:\n{}",
-            finished.stderr
-        );
-    }
+    ]);
     Ok(())
 }
 
@@ -667,9 +599,9 @@ async fn a_client_dripping_its_header_is_cut_off_and_others_are_served() -> anyh
     let answer = read_response(&mut client).await?;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
-    let text = metrics(&proxy).await;
+    let text = proxy.metrics().await;
     assert_eq!(
-        metric(
+        series_value(
             &text,
             r#"voltfleet_proxy_slow_clients_total{listener="listener-0"}"#
         ),
@@ -723,9 +655,9 @@ async fn one_address_cannot_hold_more_than_its_connections() -> anyhow::Result<(
     // Once one closes, its place comes back.
     drop(held.pop());
     served_connection(&address).await?;
-    let text = metrics(&proxy).await;
+    let text = proxy.metrics().await;
     assert!(
-        metric(
+        series_value(
             &text,
             r#"voltfleet_proxy_connections_refused_total{listener="listener-0"}"#
         )
