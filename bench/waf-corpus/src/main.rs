@@ -3,8 +3,10 @@
 //! label, how many attacks are caught and how many benign requests are flagged, the CRS
 //! attacks by the paranoia level of the rule they were written for, the time the inspection
 //! takes per request, and the goals beside the figures. `--misses N` lists N missed attacks
-//! and every flagged benign request, for tuning; `--json PATH` writes the figures. The time per
-//! request is the median of five inspections of it at the default level.
+//! and every flagged benign request, for tuning; `--json PATH` writes the figures;
+//! `--verdicts PATH` writes, per request, the rule that matched at each level and where, so that two
+//! builds can be compared request by request (`diff`). The time per request is the median of
+//! five inspections of it at the default level.
 
 // A report printed for a person is what this program is for.
 #![allow(clippy::print_stdout)]
@@ -71,6 +73,7 @@ fn main() -> anyhow::Result<()> {
     let mut files = Vec::new();
     let mut misses = 0usize;
     let mut json_out = None;
+    let mut verdicts_out: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -82,8 +85,13 @@ fn main() -> anyhow::Result<()> {
                     .context("--misses needs a number")?;
             }
             "--json" => json_out = Some(args.next().context("--json needs a path")?),
+            "--verdicts" => {
+                verdicts_out = Some(args.next().context("--verdicts needs a path")?);
+            }
             "-h" | "--help" => {
-                println!("usage: waf-corpus [--misses N] [--json PATH] FILE.jsonl...");
+                println!(
+                    "usage: waf-corpus [--misses N] [--json PATH] [--verdicts PATH] FILE.jsonl..."
+                );
                 return Ok(());
             }
             _ => files.push(arg),
@@ -103,6 +111,8 @@ fn main() -> anyhow::Result<()> {
     let mut flagged: Vec<String> = Vec::new();
     let mut timings: Vec<Duration> = Vec::new();
     let mut benign_timings: Vec<Duration> = Vec::new();
+    // One line per request: its id, then the rule matched at each level (`-` for none).
+    let mut verdict_lines = String::new();
     let started = Instant::now();
 
     for file in &files {
@@ -131,6 +141,22 @@ fn main() -> anyhow::Result<()> {
                 .map(|level| security::inspect_request(&request, &limits, level, |_| false).0)
                 .collect();
             let hits: Vec<bool> = verdicts.iter().map(Option::is_some).collect();
+            if verdicts_out.is_some() {
+                verdict_lines.push_str(&line.id);
+                for verdict in &verdicts {
+                    match verdict {
+                        Some(detection) => {
+                            verdict_lines.push_str(&format!(
+                                " {}@{}",
+                                detection.finding.rule,
+                                detection.location.as_str()
+                            ));
+                        }
+                        None => verdict_lines.push_str(" -"),
+                    }
+                }
+                verdict_lines.push('\n');
+            }
             // The median of a few rounds: one preemption of this process is not the
             // inspection's cost, while a request that is slow to inspect is slow every time.
             let mut rounds: Vec<Duration> = (0..TIMING_ROUNDS)
@@ -340,6 +366,10 @@ fn main() -> anyhow::Result<()> {
         std::fs::write(&path, serde_json::to_string_pretty(&document)? + "\n")
             .with_context(|| format!("cannot write {path}"))?;
         println!("\nJSON: {path}");
+    }
+    if let Some(path) = verdicts_out {
+        std::fs::write(&path, verdict_lines).with_context(|| format!("cannot write {path}"))?;
+        println!("Verdicts per request: {path}");
     }
     Ok(())
 }
