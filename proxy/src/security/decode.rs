@@ -49,8 +49,8 @@ pub fn normalize(value: &str) -> Cow<'_, str> {
     }
 }
 
-/// `text` with every character folded (`fold_char`) and lower-cased. Runs of ASCII that stay
-/// as they are are copied whole, and lower-casing is done once at the end: the same as folding
+/// `text` with every character folded (`fold_char`) and lower-cased. Runs of characters that
+/// stay as they are are copied whole (`may_fold`), and lower-casing is done once at the end: the same as folding
 /// and lower-casing each character, since lower-casing touches ASCII letters only.
 fn folded(text: &str) -> String {
     let bytes = text.as_bytes();
@@ -58,7 +58,7 @@ fn folded(text: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let run = i;
-        while i < bytes.len() && bytes[i].is_ascii() && !is_dropped_control(bytes[i]) {
+        while i < bytes.len() && !may_fold(bytes[i]) {
             i += 1;
         }
         out.push_str(&text[run..i]);
@@ -72,6 +72,14 @@ fn folded(text: &str) -> String {
     }
     out.make_ascii_lowercase();
     out
+}
+
+/// Whether the character that starts with byte `b` (or goes on with it) may come out of
+/// `fold_char` other than it went in: a control character, or the first byte of U+0080–U+00BF
+/// (C1 controls, `¼`, `¾`), U+2000–U+2FFF (zero-width characters) or U+F000–U+FFFF (full-width
+/// forms, the byte-order mark). Any other character is kept, so runs of them are copied whole.
+fn may_fold(b: u8) -> bool {
+    is_dropped_control(b) || matches!(b, 0xc2 | 0xe2 | 0xef)
 }
 
 /// An ASCII control character that `fold_char` drops (all but tab, line feed, carriage return).
@@ -303,7 +311,8 @@ mod tests {
     fn folding_a_run_at_a_time_is_folding_each_character() {
         let pieces = [
             "A", "z", "É", "é", "\u{0}", "\t", "\n", "\u{7f}", "\u{85}", "\u{ff21}", "\u{ff5e}",
-            "\u{bc}", "\u{be}", "\u{200b}", "\u{feff}", "中", "🔌", " ", "%", "&", "\\", "ß",
+            "\u{bc}", "\u{be}", "\u{bd}", "\u{a0}", "\u{200b}", "\u{2028}", "\u{feff}", "\u{ff01}",
+            "\u{ffe0}", "\u{fffd}", "中", "🔌", "ي", " ", "%", "&", "\\", "ß",
         ];
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
         for _ in 0..5_000 {

@@ -341,6 +341,9 @@ static NEEDLES: LazyLock<AhoCorasick> = LazyLock::new(|| {
         .chain(GLOBAL_ROOTS);
     AhoCorasick::new(patterns).expect("the needles are a few short constant strings")
 });
+static OBJECTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::new(SCRIPT_OBJECTS).expect("the objects are a few short constant strings")
+});
 static GLOBALS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasick::new(SCRIPT_GLOBALS).expect("the globals are a few short constant strings")
 });
@@ -442,7 +445,7 @@ fn sensitive_rules(value: &str) -> Option<u32> {
         return Some(102_150);
     }
     let compact = without_whitespace(value);
-    if script_call_anywhere(&compact) || SCRIPT_OBJECTS.iter().any(|o| compact.contains(o)) {
+    if script_call_anywhere(&compact) || OBJECTS.is_match(compact.as_ref()) {
         return Some(102_160);
     }
     if let Some(open) = compact.find("{{")
