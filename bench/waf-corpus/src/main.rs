@@ -3,8 +3,10 @@
 //! label, how many attacks are caught and how many benign requests are flagged, the CRS
 //! attacks by the paranoia level of the rule they were written for, the time the inspection
 //! takes per request, and the goals beside the figures. `--misses N` lists N missed attacks
-//! and every flagged benign request, for tuning; `--json PATH` writes the figures. The time per
-//! request is the median of five inspections of it at the default level.
+//! and every flagged benign request, for tuning; `--json PATH` writes the figures;
+//! `--verdicts PATH` writes, per request, the rule that matched at each level and where, so that two
+//! builds can be compared request by request (`diff`). The time per request is the median of
+//! five inspections of it, at each level.
 
 // A report printed for a person is what this program is for.
 #![allow(clippy::print_stdout)]
@@ -71,6 +73,7 @@ fn main() -> anyhow::Result<()> {
     let mut files = Vec::new();
     let mut misses = 0usize;
     let mut json_out = None;
+    let mut verdicts_out: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -82,8 +85,13 @@ fn main() -> anyhow::Result<()> {
                     .context("--misses needs a number")?;
             }
             "--json" => json_out = Some(args.next().context("--json needs a path")?),
+            "--verdicts" => {
+                verdicts_out = Some(args.next().context("--verdicts needs a path")?);
+            }
             "-h" | "--help" => {
-                println!("usage: waf-corpus [--misses N] [--json PATH] FILE.jsonl...");
+                println!(
+                    "usage: waf-corpus [--misses N] [--json PATH] [--verdicts PATH] FILE.jsonl..."
+                );
                 return Ok(());
             }
             _ => files.push(arg),
@@ -101,8 +109,11 @@ fn main() -> anyhow::Result<()> {
     let mut by_rule: BTreeMap<u32, (usize, usize)> = BTreeMap::new();
     let mut missed: Vec<String> = Vec::new();
     let mut flagged: Vec<String> = Vec::new();
-    let mut timings: Vec<Duration> = Vec::new();
-    let mut benign_timings: Vec<Duration> = Vec::new();
+    // Per level, 1-based: the time each request took to inspect, and each benign one.
+    let mut timings: Vec<Vec<Duration>> = vec![Vec::new(); usize::from(MAX_LEVEL)];
+    let mut benign_timings: Vec<Vec<Duration>> = vec![Vec::new(); usize::from(MAX_LEVEL)];
+    // One line per request: its id, then the rule matched at each level (`-` for none).
+    let mut verdict_lines = String::new();
     let started = Instant::now();
 
     for file in &files {
@@ -131,23 +142,42 @@ fn main() -> anyhow::Result<()> {
                 .map(|level| security::inspect_request(&request, &limits, level, |_| false).0)
                 .collect();
             let hits: Vec<bool> = verdicts.iter().map(Option::is_some).collect();
+            if verdicts_out.is_some() {
+                verdict_lines.push_str(&line.id);
+                for verdict in &verdicts {
+                    match verdict {
+                        Some(detection) => {
+                            verdict_lines.push_str(&format!(
+                                " {}@{}",
+                                detection.finding.rule,
+                                detection.location.as_str()
+                            ));
+                        }
+                        None => verdict_lines.push_str(" -"),
+                    }
+                }
+                verdict_lines.push('\n');
+            }
             // The median of a few rounds: one preemption of this process is not the
             // inspection's cost, while a request that is slow to inspect is slow every time.
-            let mut rounds: Vec<Duration> = (0..TIMING_ROUNDS)
-                .map(|_| {
-                    let at = Instant::now();
-                    let verdict =
-                        security::inspect_request(&request, &limits, DEFAULT_LEVEL, |_| false);
-                    let took = at.elapsed();
-                    std::hint::black_box(verdict);
-                    took
-                })
-                .collect();
-            rounds.sort_unstable();
-            let took = rounds[TIMING_ROUNDS / 2];
-            timings.push(took);
-            if line.label == "benign" {
-                benign_timings.push(took);
+            for level in 1..=MAX_LEVEL {
+                let mut rounds: Vec<Duration> = (0..TIMING_ROUNDS)
+                    .map(|_| {
+                        let at = Instant::now();
+                        let verdict =
+                            security::inspect_request(&request, &limits, level, |_| false);
+                        let took = at.elapsed();
+                        std::hint::black_box(verdict);
+                        took
+                    })
+                    .collect();
+                rounds.sort_unstable();
+                let took = rounds[TIMING_ROUNDS / 2];
+                let slot = usize::from(level) - 1;
+                timings[slot].push(took);
+                if line.label == "benign" {
+                    benign_timings[slot].push(took);
+                }
             }
             let attack = line.label != "benign";
             by_source
@@ -200,9 +230,11 @@ fn main() -> anyhow::Result<()> {
         );
     }
 
-    timings.sort_unstable();
-    benign_timings.sort_unstable();
-    let micros = |fraction: f64| percentile(&timings, fraction);
+    for sorted in timings.iter_mut().chain(benign_timings.iter_mut()) {
+        sorted.sort_unstable();
+    }
+    let default_slot = usize::from(DEFAULT_LEVEL) - 1;
+    let micros = |fraction: f64| percentile(&timings[default_slot], fraction);
 
     println!();
     println!(
@@ -252,18 +284,33 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let (p50, p99, max) = (micros(0.5), micros(0.99), micros(1.0));
-    let benign_p99 = percentile(&benign_timings, 0.99);
+    let benign_p99 = percentile(&benign_timings[default_slot], 0.99);
     println!();
     println!(
         "Inspection time per request at level {DEFAULT_LEVEL} ({} requests, median of {TIMING_ROUNDS} runs each): p50 {p50:.1} µs, p99 {p99:.1} µs, max {max:.1} µs",
-        timings.len()
+        timings[default_slot].len()
     );
     println!(
         "  benign requests only: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
-        percentile(&benign_timings, 0.5),
+        percentile(&benign_timings[default_slot], 0.5),
         benign_p99,
-        percentile(&benign_timings, 1.0)
+        percentile(&benign_timings[default_slot], 1.0)
     );
+    println!("  by level (µs):   all p50   all p99   benign p50   benign p99   max");
+    for level in 1..=MAX_LEVEL {
+        let (all, benign) = (
+            &timings[usize::from(level) - 1],
+            &benign_timings[usize::from(level) - 1],
+        );
+        println!(
+            "  level {level}        {:>8.1}  {:>8.1}  {:>11.1}  {:>11.1}  {:>5.1}",
+            percentile(all, 0.5),
+            percentile(all, 0.99),
+            percentile(benign, 0.5),
+            percentile(benign, 0.99),
+            percentile(all, 1.0)
+        );
+    }
     println!();
     let verdict = |met: bool| if met { "MET    " } else { "NOT MET" };
     let level = DEFAULT_LEVEL;
@@ -336,10 +383,24 @@ fn main() -> anyhow::Result<()> {
             "attacks_caught_percent": attacks.percent(level),
             "benign_flagged_percent": benign.percent(level),
             "inspection_us": {"p50": p50, "p99": p99, "max": max},
+            "inspection_us_by_level": (1..=MAX_LEVEL).map(|level| {
+                let slot = usize::from(level) - 1;
+                serde_json::json!({
+                    "level": level,
+                    "p50": percentile(&timings[slot], 0.5),
+                    "p99": percentile(&timings[slot], 0.99),
+                    "benign_p50": percentile(&benign_timings[slot], 0.5),
+                    "benign_p99": percentile(&benign_timings[slot], 0.99),
+                })
+            }).collect::<Vec<_>>(),
         });
         std::fs::write(&path, serde_json::to_string_pretty(&document)? + "\n")
             .with_context(|| format!("cannot write {path}"))?;
         println!("\nJSON: {path}");
+    }
+    if let Some(path) = verdicts_out {
+        std::fs::write(&path, verdict_lines).with_context(|| format!("cannot write {path}"))?;
+        println!("Verdicts per request: {path}");
     }
     Ok(())
 }

@@ -9,7 +9,9 @@ use std::borrow::Cow;
 /// How many rounds of percent-decoding are undone: `%2527` is `%27` is `'`.
 const PERCENT_ROUNDS: usize = 3;
 
-/// `value` decoded and lower-cased. Borrowed when nothing needed undoing.
+/// `value` decoded and lower-cased. Borrowed when nothing needed undoing; otherwise built
+/// with one allocation when nothing needs decoding (only upper case, control or non-ASCII
+/// characters), since most values that are not borrowed are codes and names in capitals.
 pub fn normalize(value: &str) -> Cow<'_, str> {
     let needs_work = value
         .bytes()
@@ -17,10 +19,13 @@ pub fn normalize(value: &str) -> Cow<'_, str> {
     if !needs_work {
         return Cow::Borrowed(value);
     }
-    let mut text = value.to_owned();
+    if !value.bytes().any(|b| matches!(b, b'%' | b'&' | b'\\')) {
+        return Cow::Owned(folded(value));
+    }
+    let mut text = Cow::Borrowed(value);
     for _ in 0..PERCENT_ROUNDS {
         match percent_decode(&text) {
-            Some(decoded) => text = decoded,
+            Some(decoded) => text = Cow::Owned(decoded),
             None => break,
         }
     }
@@ -29,17 +34,57 @@ pub fn normalize(value: &str) -> Cow<'_, str> {
         if !text.contains('&') {
             break;
         }
-        text = html_references(&text);
+        text = Cow::Owned(html_references(&text));
     }
     if text.contains('\\') {
-        text = escapes(&text);
+        text = Cow::Owned(escapes(&text));
     }
-    Cow::Owned(
-        text.chars()
-            .filter_map(fold_char)
-            .map(|c| c.to_ascii_lowercase())
-            .collect(),
-    )
+    match text {
+        // Decoded text of plain ASCII is lower-cased where it is.
+        Cow::Owned(mut text) if text.bytes().all(|b| b.is_ascii() && !is_dropped_control(b)) => {
+            text.make_ascii_lowercase();
+            Cow::Owned(text)
+        }
+        text => Cow::Owned(folded(&text)),
+    }
+}
+
+/// `text` with every character folded (`fold_char`) and lower-cased. Runs of characters that
+/// stay as they are are copied whole (`may_fold`), and lower-casing is done once at the end: the same as folding
+/// and lower-casing each character, since lower-casing touches ASCII letters only.
+fn folded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let run = i;
+        while i < bytes.len() && !may_fold(bytes[i]) {
+            i += 1;
+        }
+        out.push_str(&text[run..i]);
+        let Some(c) = text[i..].chars().next() else {
+            break;
+        };
+        if let Some(c) = fold_char(c) {
+            out.push(c);
+        }
+        i += c.len_utf8();
+    }
+    out.make_ascii_lowercase();
+    out
+}
+
+/// Whether the character that starts with byte `b` (or goes on with it) may come out of
+/// `fold_char` other than it went in: a control character, or the first byte of U+0080–U+00BF
+/// (C1 controls, `¼`, `¾`), U+2000–U+2FFF (zero-width characters) or U+F000–U+FFFF (full-width
+/// forms, the byte-order mark). Any other character is kept, so runs of them are copied whole.
+fn may_fold(b: u8) -> bool {
+    is_dropped_control(b) || matches!(b, 0xc2 | 0xe2 | 0xef)
+}
+
+/// An ASCII control character that `fold_char` drops (all but tab, line feed, carriage return).
+fn is_dropped_control(b: u8) -> bool {
+    matches!(b, 0..=0x08 | 0x0b | 0x0c | 0x0e..=0x1f | 0x7f)
 }
 
 /// One round of percent-decoding, or `None` when there was nothing to decode.
@@ -260,6 +305,31 @@ mod tests {
         assert_eq!(normalize("50%"), "50%");
         assert_eq!(normalize("&#;"), "&#;");
         assert_eq!(normalize("%ff%fe"), "\u{fffd}\u{fffd}");
+    }
+
+    #[test]
+    fn folding_a_run_at_a_time_is_folding_each_character() {
+        let pieces = [
+            "A", "z", "É", "é", "\u{0}", "\t", "\n", "\u{7f}", "\u{85}", "\u{ff21}", "\u{ff5e}",
+            "\u{bc}", "\u{be}", "\u{bd}", "\u{a0}", "\u{200b}", "\u{2028}", "\u{feff}", "\u{ff01}",
+            "\u{ffe0}", "\u{fffd}", "中", "🔌", "ي", " ", "%", "&", "\\", "ß",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..5_000 {
+            let mut text = String::new();
+            for _ in 0..(state % 10) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            let each: String = text
+                .chars()
+                .filter_map(fold_char)
+                .map(|c| c.to_ascii_lowercase())
+                .collect();
+            assert_eq!(folded(&text), each, "{text:?}");
+        }
     }
 
     #[test]

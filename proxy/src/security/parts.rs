@@ -37,6 +37,16 @@ pub struct Part<'a> {
     pub value: Cow<'a, str>,
 }
 
+impl Part<'_> {
+    fn into_owned(self) -> Part<'static> {
+        Part {
+            location: self.location,
+            name: Cow::Owned(self.name.into_owned()),
+            value: Cow::Owned(self.value.into_owned()),
+        }
+    }
+}
+
 /// The request as the inspection sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
@@ -139,40 +149,77 @@ fn body_parts<'a>(
         .and_then(|ct| ct.split(';').next())
         .map(|media| media.trim().to_ascii_lowercase())
         .unwrap_or_default();
-    let utf8: Option<&'a str> = std::str::from_utf8(request.body).ok();
-    let text = String::from_utf8_lossy(request.body);
-    let whole_body = |found: &mut Vec<Part<'a>>, text: Cow<'_, str>| {
-        found.push(Part {
-            location: Location::Body,
-            name: Cow::Borrowed(""),
-            value: bound(Cow::Owned(text.into_owned()), limits.max_value_bytes),
-        });
+    let body = Body {
+        media: &media,
+        content_type: request.content_type,
     };
-    if let (Some(form), "application/x-www-form-urlencoded") = (utf8, media.as_str()) {
-        form_fields(form, Location::Body, found, limits);
-        None
-    } else if media == "application/json" || media.ends_with("+json") {
-        match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(document) => {
-                json_strings(&document, String::new(), 0, found, limits);
+    match std::str::from_utf8(request.body) {
+        // The usual case: every value borrows from the body.
+        Ok(text) => body.read(text, true, found, limits),
+        Err(_) => {
+            // Repaired text lives here only, so its values are copied out, within what is
+            // left of the bound on parts.
+            let text = String::from_utf8_lossy(request.body);
+            let left = PartLimits {
+                max_parts: limits.max_parts.saturating_sub(found.len()),
+                ..*limits
+            };
+            let mut own = Vec::new();
+            let malformed = body.read(&text, false, &mut own, &left);
+            found.extend(
+                own.into_iter()
+                    .map(|part| -> Part<'a> { part.into_owned() }),
+            );
+            malformed
+        }
+    }
+}
+
+/// What says how a body is read.
+struct Body<'r> {
+    /// The media type, lower-case, without parameters.
+    media: &'r str,
+    content_type: Option<&'r str>,
+}
+
+impl Body<'_> {
+    /// The parts of the body `text` (`utf8`: as sent, not repaired).
+    fn read<'t>(
+        &self,
+        text: &'t str,
+        utf8: bool,
+        found: &mut Vec<Part<'t>>,
+        limits: &PartLimits,
+    ) -> Option<Malformed> {
+        let whole_body = |found: &mut Vec<Part<'t>>| {
+            found.push(Part {
+                location: Location::Body,
+                name: Cow::Borrowed(""),
+                value: bound(Cow::Borrowed(text), limits.max_value_bytes),
+            });
+        };
+        if utf8 && self.media == "application/x-www-form-urlencoded" {
+            form_fields(text, Location::Body, found, limits);
+            None
+        } else if self.media == "application/json" || self.media.ends_with("+json") {
+            if json_strings(text, found, limits) {
                 None
-            }
-            Err(_) => {
-                whole_body(found, text);
+            } else {
+                whole_body(found);
                 Some(Malformed::Json)
             }
-        }
-    } else if media == "multipart/form-data" {
-        match request.content_type.and_then(boundary) {
-            Some(boundary) if multipart_fields(&text, boundary, found, limits) => None,
-            _ => {
-                whole_body(found, text);
-                Some(Malformed::Multipart)
+        } else if self.media == "multipart/form-data" {
+            match self.content_type.and_then(boundary) {
+                Some(boundary) if multipart_fields(text, boundary, found, limits) => None,
+                _ => {
+                    whole_body(found);
+                    Some(Malformed::Multipart)
+                }
             }
+        } else {
+            whole_body(found);
+            None
         }
-    } else {
-        whole_body(found, text);
-        None
     }
 }
 
@@ -203,50 +250,200 @@ fn form_fields<'a>(
     }
 }
 
-/// Every string of the document, keys included, named by its path (`a.b[2]`).
-fn json_strings(
-    value: &serde_json::Value,
-    path: String,
-    depth: usize,
-    found: &mut Vec<Part<'_>>,
-    limits: &PartLimits,
-) {
-    if depth > limits.max_json_depth || found.len() >= limits.max_parts {
-        return;
+/// Every string of the JSON document `text`, keys included, named by its path (`a.b[2]`), in
+/// the order of the document; false (and nothing added) when `text` is not JSON. The document
+/// is walked as it is parsed, without building it: strings without escapes are borrowed from
+/// the body, and a member's path is built in one buffer.
+fn json_strings<'t>(text: &'t str, found: &mut Vec<Part<'t>>, limits: &PartLimits) -> bool {
+    use serde::de::DeserializeSeed;
+
+    let before = found.len();
+    let mut path = String::new();
+    let walk = JsonWalk {
+        path: &mut path,
+        depth: 0,
+        found,
+        limits,
+    };
+    let mut document = serde_json::Deserializer::from_str(text);
+    let read = walk
+        .deserialize(&mut document)
+        .and_then(|()| document.end());
+    if read.is_err() {
+        found.truncate(before);
+        return false;
     }
-    match value {
-        serde_json::Value::String(text) => found.push(Part {
-            location: Location::Body,
-            name: Cow::Owned(path),
-            value: bound(Cow::Owned(text.clone()), limits.max_value_bytes),
-        }),
-        serde_json::Value::Array(items) => {
-            for (index, item) in items.iter().enumerate() {
-                json_strings(item, format!("{path}[{index}]"), depth + 1, found, limits);
+    true
+}
+
+/// One value of a JSON document being walked: where it is and how deep.
+struct JsonWalk<'w, 't> {
+    path: &'w mut String,
+    depth: usize,
+    found: &'w mut Vec<Part<'t>>,
+    limits: &'w PartLimits,
+}
+
+impl<'t> JsonWalk<'_, 't> {
+    /// Whether this value is read: not deeper than the bound, and parts still wanted. The
+    /// rest of the document is parsed all the same, so that a broken one is known as such.
+    fn reads(&self) -> bool {
+        self.depth <= self.limits.max_json_depth && self.found.len() < self.limits.max_parts
+    }
+
+    fn child(&mut self) -> JsonWalk<'_, 't> {
+        JsonWalk {
+            path: self.path,
+            depth: self.depth + 1,
+            found: self.found,
+            limits: self.limits,
+        }
+    }
+
+    fn string(self, text: Cow<'t, str>) {
+        if self.reads() {
+            self.found.push(Part {
+                location: Location::Body,
+                name: Cow::Owned(self.path.clone()),
+                value: bound(text, self.limits.max_value_bytes),
+            });
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for JsonWalk<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, document: D) -> Result<(), D::Error> {
+        document.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for JsonWalk<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_borrowed_str<E>(self, text: &'de str) -> Result<(), E> {
+        self.string(Cow::Borrowed(text));
+        Ok(())
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<(), E> {
+        self.string(Cow::Owned(text.to_owned()));
+        Ok(())
+    }
+
+    fn visit_string<E>(self, text: String) -> Result<(), E> {
+        self.string(Cow::Owned(text));
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut items: A) -> Result<(), A::Error> {
+        let reads = self.reads();
+        let at = self.path.len();
+        for index in 0.. {
+            if reads {
+                self.path.push('[');
+                push_number(self.path, index);
+                self.path.push(']');
+            }
+            let item = items.next_element_seed(self.child())?;
+            self.path.truncate(at);
+            if item.is_none() {
+                break;
             }
         }
-        serde_json::Value::Object(members) => {
-            for (key, member) in members {
-                let member_path = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(mut self, mut members: A) -> Result<(), A::Error> {
+        let reads = self.reads();
+        let at = self.path.len();
+        while let Some(key) = members.next_key_seed(JsonKey)? {
+            if reads {
+                if at > 0 {
+                    self.path.push('.');
+                }
+                self.path.push_str(&key);
                 // A key is as much the sender's text as a value (`{"1' or '1'='1": 1}`).
                 if !key
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
                 {
-                    found.push(Part {
+                    self.found.push(Part {
                         location: Location::Body,
-                        name: Cow::Owned(member_path.clone()),
-                        value: bound(Cow::Owned(key.clone()), limits.max_value_bytes),
+                        name: Cow::Owned(self.path.clone()),
+                        value: bound(key, self.limits.max_value_bytes),
                     });
                 }
-                json_strings(member, member_path, depth + 1, found, limits);
             }
+            members.next_value_seed(self.child())?;
+            self.path.truncate(at);
         }
-        _ => {}
+        Ok(())
+    }
+}
+
+/// `number` in decimal at the end of `text`, without the formatting machinery: paths are built
+/// for every array element.
+fn push_number(text: &mut String, number: usize) {
+    if number >= 10 {
+        push_number(text, number / 10);
+    }
+    text.push(char::from(b'0' + (number % 10) as u8));
+}
+
+/// A member name of a JSON object, borrowed from the body when it has no escapes.
+struct JsonKey;
+
+impl<'de> serde::de::DeserializeSeed<'de> for JsonKey {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, key: D) -> Result<Cow<'de, str>, D::Error> {
+        key.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for JsonKey {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a member name")
+    }
+
+    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(key))
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(key.to_owned()))
+    }
+
+    fn visit_string<E>(self, key: String) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(key))
     }
 }
 
@@ -263,10 +460,10 @@ fn boundary(content_type: &str) -> Option<&str> {
 
 /// The text fields of a multipart form (file contents included: uploads are text here, CSV
 /// imports); false when the body is not delimited by `boundary` as it must be.
-fn multipart_fields(
-    text: &str,
+fn multipart_fields<'t>(
+    text: &'t str,
     boundary: &str,
-    found: &mut Vec<Part<'_>>,
+    found: &mut Vec<Part<'t>>,
     limits: &PartLimits,
 ) -> bool {
     let delimiter = format!("--{boundary}");
@@ -309,7 +506,7 @@ fn multipart_fields(
         found.push(Part {
             location: Location::Body,
             name: Cow::Owned(name),
-            value: bound(Cow::Owned(content.to_owned()), limits.max_value_bytes),
+            value: bound(Cow::Borrowed(content), limits.max_value_bytes),
         });
         if found.len() >= limits.max_parts {
             return true;
@@ -448,6 +645,66 @@ mod tests {
         assert!(bodies.contains(&("name".to_owned(), "Ana".to_owned())));
         assert!(bodies.contains(&("evses[0].uid".to_owned(), "E1".to_owned())));
         assert!(bodies.contains(&("1' or '1'='1".to_owned(), "1' or '1'='1".to_owned())));
+    }
+
+    #[test]
+    fn json_strings_come_in_document_order_with_every_duplicate() {
+        let found = values(request(
+            Some("application/json"),
+            r#"{"b": "x", "a": ["\u0027 or 1", {"k y": 2}], "b": "again"}"#,
+        ));
+        let bodies: Vec<(&str, &str)> = found
+            .iter()
+            .filter(|(location, _, _)| *location == Location::Body)
+            .map(|(_, name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        assert_eq!(
+            bodies,
+            [
+                ("b", "x"),
+                ("a[0]", "' or 1"),
+                ("a[1].k y", "k y"),
+                ("b", "again"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_body_is_json_exactly_when_serde_json_reads_it() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        for document in [
+            r#"{"a": 1e400}"#,
+            r#"{"a": -0.0, "b": 18446744073709551616, "c": null, "d": true}"#,
+            "[1, 2",
+            r#"{"a": 1} x"#,
+            r#""\ud800""#,
+            r#"{"a": "b",}"#,
+            r#"  "top"  "#,
+            "",
+            deep.as_str(),
+        ] {
+            let mut found = Vec::new();
+            let read = json_strings(document, &mut found, &PartLimits::default());
+            let serde = serde_json::from_str::<serde_json::Value>(document).is_ok();
+            assert_eq!(read, serde, "{document:?}");
+            assert!(read || found.is_empty());
+        }
+        let (found, malformed) = parts(
+            &request(Some("application/json"), "\u{0}"),
+            &PartLimits::default(),
+        );
+        assert_eq!(malformed, Some(Malformed::Json));
+        assert_eq!(found.len(), 2);
+        let body = b"{\"name\": \"caf\xe9\"}";
+        let (found, malformed) = parts(
+            &Request {
+                body,
+                ..request(Some("application/json"), "")
+            },
+            &PartLimits::default(),
+        );
+        assert_eq!(malformed, None);
+        assert_eq!(found[1].value, "caf\u{fffd}", "repaired, then read");
     }
 
     #[test]

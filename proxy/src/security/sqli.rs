@@ -9,6 +9,10 @@
 
 use super::{Family, Finding};
 
+mod evidence;
+
+use evidence::*;
+
 /// The longest run of tokens one context is read for: an injection shows itself early.
 const MAX_TOKENS: usize = 96;
 
@@ -42,6 +46,11 @@ use Token::*;
 
 /// The first rule (at `level` or below) that the value, already normalised, matches.
 pub fn detect(value: &str, level: u8) -> Option<Finding> {
+    detect_with(value, level, true)
+}
+
+/// `detect`, with the prefilter (`evidence`) or, for the test that it agrees, without.
+fn detect_with(value: &str, level: u8, prefilter: bool) -> Option<Finding> {
     if !value
         .bytes()
         .any(|b| b.is_ascii_alphanumeric() || b == b'\'' || b == b'"')
@@ -54,6 +63,42 @@ pub fn detect(value: &str, level: u8) -> Option<Finding> {
             rule: 101_270,
         });
     }
+    // Only the rules whose evidence the value holds can match: the rest are not tried, and
+    // when none is left the value is not lexed at all.
+    let candidates = if prefilter {
+        let evidence = Evidence::of(value);
+        rules_at(level, |rule| (rule.needs)(evidence))
+    } else {
+        rules_at(level, |_| true)
+    };
+    if candidates == 0 {
+        return None;
+    }
+    let rule = readings(value, |tokens, after_quote| {
+        matching_rule(tokens, after_quote, candidates)
+    })?;
+    Some(Finding {
+        family: Family::Sqli,
+        rule,
+    })
+}
+
+/// The rules of `RULES` at `level` or below that `keep` keeps, as a set of their indices.
+fn rules_at(level: u8, keep: impl Fn(&Rule) -> bool) -> u32 {
+    RULES
+        .iter()
+        .enumerate()
+        .filter(|(_, rule)| rule.level <= level && keep(rule))
+        .fold(0, |set, (index, _)| set | 1 << index)
+}
+
+/// The first answer of `read` over the readings of the value: as it stands, then as if it
+/// continued a string that a `'` and then a `"` before it opened (read from after its first
+/// quote of that kind, behind a `Str` token for the string it closes).
+fn readings<'a>(
+    value: &'a str,
+    mut read: impl FnMut(&[Token<'a>], bool) -> Option<u32>,
+) -> Option<u32> {
     let mut tokens = Vec::with_capacity(16);
     for quote in [None, Some(b'\''), Some(b'"')] {
         let start = match quote {
@@ -68,11 +113,8 @@ pub fn detect(value: &str, level: u8) -> Option<Finding> {
             tokens.push(Str);
         }
         lex(&value[start..], &mut tokens);
-        if let Some(rule) = matching_rule(&tokens, quote.is_some(), level) {
-            return Some(Finding {
-                family: Family::Sqli,
-                rule,
-            });
+        if let Some(rule) = read(&tokens, quote.is_some()) {
+            return Some(rule);
         }
     }
     None
@@ -285,7 +327,15 @@ pub(super) struct Rule {
     pub level: u8,
     pub what: &'static str,
     shape: Shape,
+    /// What a value must hold for `shape` to match any of its readings (see `evidence`): a
+    /// test of a few flags, so that the shape is not tried, nor the value lexed, without it.
+    needs: fn(Evidence) -> bool,
 }
+
+/// A string closed by the value: only a value with a quote is read as closing one.
+const QUOTE: u64 = SINGLE_QUOTE | DOUBLE_QUOTE;
+/// A `Str` token anywhere.
+const STRING: u64 = SINGLE_QUOTE | DOUBLE_QUOTE | BACKTICK;
 
 /// In the order they are tried: the most telling shapes first.
 pub(super) const RULES: &[Rule] = &[
@@ -294,146 +344,181 @@ pub(super) const RULES: &[Rule] = &[
         level: 1,
         what: "MySQL executable comment",
         shape: |t, _| t.contains(&VersionComment),
+        needs: |e| e.any(SLASH_STAR),
     },
     Rule {
         id: 101_110,
         level: 1,
         what: "UNION SELECT",
         shape: union_select,
+        needs: |e| e.all(SELECT | UNION),
     },
     Rule {
         id: 101_120,
         level: 1,
         what: "a stacked statement after a semicolon",
         shape: stacked_statement,
+        needs: |e| e.all(SEMICOLON | STATEMENT),
     },
     Rule {
         id: 101_100,
         level: 1,
         what: "tautology or contradiction after a closed string or number",
         shape: tautology,
+        needs: |e| e.any(LOGIC) && e.any(QUOTE | DIGIT | CLOSE),
     },
     Rule {
         id: 101_130,
         level: 1,
         what: "a closed string followed by a comment that cuts the query",
         shape: string_then_comment,
+        needs: |e| e.any(QUOTE) && e.any(SEMICOLON | COMMENT),
     },
     Rule {
         id: 101_140,
         level: 1,
         what: "time-based, file or error-based SQL function",
         shape: dangerous_function,
+        needs: |e| e.any(OPEN | WAITFOR | CATALOGUE) || e.all(INTO | OUTFILE),
     },
     Rule {
         id: 101_150,
         level: 1,
         what: "a subquery in an expression",
         shape: subquery_in_expression,
+        needs: |e| e.all(OPEN | SELECT),
     },
     Rule {
         id: 101_170,
         level: 1,
         what: "a closed string followed by a boolean operator and a function",
         shape: string_logic_function,
+        needs: |e| e.all(OPEN | LOGIC),
     },
     Rule {
         id: 101_180,
         level: 1,
         what: "ORDER BY, GROUP BY or HAVING after a closed string or number",
         shape: order_by_after_close,
+        needs: |e| {
+            (e.all(ORDER | BY) || e.any(HAVING) || e.all(PROCEDURE | ANALYSE))
+                && e.any(QUOTE | DIGIT)
+        },
     },
     Rule {
         id: 101_240,
         level: 1,
         what: "a comparison right after a closed string",
         shape: string_comparison,
+        needs: |e| e.any(QUOTE),
     },
     Rule {
         id: 101_250,
         level: 1,
         what: "SQL operands ended by a comment",
         shape: expression_then_comment,
+        needs: |e| e.any(COMMENT) && e.any(STRING | DIGIT | AT | OPEN),
     },
     Rule {
         id: 101_260,
         level: 1,
         what: "a parenthesised or leading SELECT … FROM",
         shape: leading_select_from,
+        needs: |e| e.all(SELECT | FROM),
     },
     Rule {
         id: 101_280,
         level: 1,
         what: "database catalogue names and information functions",
         shape: catalogue_names,
+        needs: |e| e.any(CATALOGUE | OPEN),
     },
     Rule {
         id: 101_290,
         level: 1,
         what: "stored procedure, dynamic SQL and variable statements (exec xp_…, declare @, procedure analyse)",
         shape: procedure_statements,
+        needs: |e| e.any(EXEC | AT | XP_SP) || e.all(PROCEDURE | ANALYSE),
     },
     Rule {
         id: 101_300,
         level: 1,
         what: "PostgreSQL casts and JSON operators on strings (::int, ::jsonb)",
         shape: postgres_casts,
+        needs: |e| e.all(COLON | PG_TYPE) || e.any(STRING) && e.any(LESS | AT),
     },
     Rule {
         id: 101_310,
         level: 1,
         what: "a conditional written as SQL writes it (if(x=…), ) like (, case when … then, having count(…) >)",
         shape: sql_conditional,
+        needs: |e| e.any(OPEN | CLOSE) || e.all(CASE | WHEN | THEN),
     },
     Rule {
         id: 101_320,
         level: 1,
         what: "a schema statement (create, alter, drop, truncate table …)",
         shape: schema_statement,
+        needs: |e| e.all(SCHEMA_VERB | SCHEMA_OBJECT),
     },
     Rule {
         id: 101_330,
         level: 1,
         what: "an SQL function call left open at the end of the value",
         shape: dangling_call,
+        needs: |e| e.any(OPEN),
     },
     Rule {
         id: 101_190,
         level: 2,
         what: "SELECT … FROM",
         shape: select_from,
+        needs: |e| e.all(SELECT | FROM),
     },
     Rule {
         id: 101_200,
         level: 2,
         what: "a closed string followed by a boolean operator",
         shape: |t, quoted| quoted && matches!(after_close(t), [Logic, ..]),
+        needs: |e| e.any(QUOTE) && e.any(LOGIC),
     },
     Rule {
         id: 101_210,
         level: 2,
         what: "SQL built-in function after an operator",
         shape: builtin_after_operator,
+        needs: |e| e.any(OPEN),
     },
     Rule {
         id: 101_220,
         level: 2,
         what: "a conditional expression (CASE WHEN, IF())",
         shape: conditional,
+        needs: |e| e.all(CASE | WHEN) || e.any(OPEN),
     },
     Rule {
         id: 101_230,
         level: 3,
         what: "SQL statement keywords together",
         shape: statement_keywords,
+        needs: |e| {
+            e.any(SELECT)
+                || e.all(INSERT | INTO)
+                || e.all(DELETE | FROM)
+                || e.all(SCHEMA_VERB | TABLE)
+                || e.all(EXEC | XP_SP)
+        },
     },
 ];
 
-fn matching_rule(tokens: &[Token<'_>], after_quote: bool, level: u8) -> Option<u32> {
+/// The first of the `candidates` (a set of indices of `RULES`) whose shape the tokens of one
+/// reading have.
+fn matching_rule(tokens: &[Token<'_>], after_quote: bool, candidates: u32) -> Option<u32> {
     RULES
         .iter()
-        .find(|rule| rule.level <= level && (rule.shape)(tokens, after_quote))
-        .map(|rule| rule.id)
+        .enumerate()
+        .find(|(index, rule)| candidates & 1 << index != 0 && (rule.shape)(tokens, after_quote))
+        .map(|(_, rule)| rule.id)
 }
 
 /// The tokens after the string the value closes (and any parentheses it closes with it).
@@ -925,6 +1010,10 @@ fn conditional(tokens: &[Token<'_>], _: bool) -> bool {
 
 /// `u_id[$ne]=1`, `{"$where": …}`: MongoDB query operators where a value was expected.
 fn nosql_operator(value: &str) -> bool {
+    // Every operator starts with `$`: most values have none, and are done with a byte search.
+    if !value.contains('$') {
+        return false;
+    }
     const OPERATORS: &[&str] = &[
         "ne",
         "eq",
@@ -962,30 +1051,32 @@ fn nosql_operator(value: &str) -> bool {
             .any(|(at, _)| value[at + 1..].split(']').next().is_some_and(is_operator))
 }
 
+/// Names of the database catalogues and system tables.
+const CATALOGUES: &[&str] = &[
+    "information_schema",
+    "sysobjects",
+    "syscolumns",
+    "sysdatabases",
+    "pg_catalog",
+    "pg_shadow",
+    "pg_user",
+    "sqlite_master",
+    "sqlite_schema",
+    "mysql.user",
+    "mysql.db",
+    "msysaccessobjects",
+    "msysobjects",
+    "all_tables",
+    "user_tables",
+    "sys.tables",
+    "sys.objects",
+    "schema_name",
+    "table_schema",
+    "tempdb",
+    "msdb",
+];
+
 fn catalogue_names(tokens: &[Token<'_>], _: bool) -> bool {
-    const CATALOGUES: &[&str] = &[
-        "information_schema",
-        "sysobjects",
-        "syscolumns",
-        "sysdatabases",
-        "pg_catalog",
-        "pg_shadow",
-        "pg_user",
-        "sqlite_master",
-        "sqlite_schema",
-        "mysql.user",
-        "mysql.db",
-        "msysaccessobjects",
-        "msysobjects",
-        "all_tables",
-        "user_tables",
-        "sys.tables",
-        "sys.objects",
-        "schema_name",
-        "table_schema",
-        "tempdb",
-        "msdb",
-    ];
     const INFORMATION: &[&str] = &[
         "database",
         "db_name",
@@ -1032,14 +1123,16 @@ fn procedure_statements(tokens: &[Token<'_>], _: bool) -> bool {
     })
 }
 
+/// The types of PostgreSQL casts (`::int`).
+const PG_TYPES: &[&str] = &[
+    "int", "integer", "bigint", "bool", "boolean", "text", "varchar", "char", "json", "jsonb",
+    "bytea", "numeric", "regclass", "oid", "inet", "xml",
+];
+
 fn postgres_casts(tokens: &[Token<'_>], _: bool) -> bool {
-    const TYPES: &[&str] = &[
-        "int", "integer", "bigint", "bool", "boolean", "text", "varchar", "char", "json", "jsonb",
-        "bytea", "numeric", "regclass", "oid", "inet", "xml",
-    ];
     tokens
         .windows(3)
-        .any(|w| matches!(w, [Op(":"), Op(":"), Word(t)] if TYPES.contains(t)))
+        .any(|w| matches!(w, [Op(":"), Op(":"), Word(t)] if PG_TYPES.contains(t)))
         || tokens
             .windows(3)
             .any(|w| matches!(w, [Str, Op("<" | "@"), Op("@" | ">")]))
@@ -1173,7 +1266,54 @@ fn statement_keywords(tokens: &[Token<'_>], _: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::security::MAX_LEVEL;
     use crate::security::decode::normalize;
+
+    const ATTACKS: &[&str] = &[
+        "' or '1'='1",
+        "' OR 1=1--",
+        "admin'--",
+        "admin' #",
+        "1 or 1=1",
+        "1' and 1=0 union select null,version()--",
+        "-1 UNION ALL SELECT 1,2,3",
+        "1 union/**/select/**/password/**/from/**/users",
+        "x'; DROP TABLE users; --",
+        "1; exec xp_cmdshell('dir')",
+        "1 AND SLEEP(5)",
+        "1' and benchmark(10000000,md5(1))#",
+        "'; waitfor delay '0:0:5'--",
+        "1 and extractvalue(1,concat(0x7e,version()))",
+        "1/*!50000union*/select 1",
+        "1' order by 3--",
+        "' and ascii(substring((select password from users limit 1),1,1))>64--",
+        "1 and 1=(select count(*) from information_schema.tables)",
+        "\" or \"\"=\"",
+        "') or ('a'='a",
+        "1' AND '1'='1",
+        "%27%20or%20%271%27%3D%271",
+        "' or true--",
+        "1 or sleep(5)#",
+    ];
+
+    const BENIGN: &[&str] = &[
+        "O'Brien",
+        "Calle de O'Donnell 12, 3º B",
+        "won't start -- tried twice; is connector #2 broken?",
+        "select another charger? it says 'error 42' and then nothing",
+        "1=1 isn't what I was charged",
+        "Please select the Type 2 connector from the list",
+        "I'd like to delete my account; update my e-mail instead?",
+        "charger 3 or 4",
+        "Rock 'n' roll and 1 more thing",
+        "drop-off point: union street 5; select parking",
+        "D'Angelo & N'Diaye, order by date please",
+        "price < 0.30 €/kWh and/or free parking",
+        "it's 22 kW (not 11) - see 'manual'",
+        "{\"id\": 7, \"status\": \"Available\"}",
+        "Jean-Luc d'Artagnan",
+        "\"Error 1\" or \"Error 2\"? neither",
+    ];
 
     fn rule(value: &str, level: u8) -> Option<u32> {
         detect(&normalize(value), level).map(|finding| finding.rule)
@@ -1181,56 +1321,14 @@ mod tests {
 
     #[test]
     fn classic_injections_are_caught_at_the_default_level() {
-        for attack in [
-            "' or '1'='1",
-            "' OR 1=1--",
-            "admin'--",
-            "admin' #",
-            "1 or 1=1",
-            "1' and 1=0 union select null,version()--",
-            "-1 UNION ALL SELECT 1,2,3",
-            "1 union/**/select/**/password/**/from/**/users",
-            "x'; DROP TABLE users; --",
-            "1; exec xp_cmdshell('dir')",
-            "1 AND SLEEP(5)",
-            "1' and benchmark(10000000,md5(1))#",
-            "'; waitfor delay '0:0:5'--",
-            "1 and extractvalue(1,concat(0x7e,version()))",
-            "1/*!50000union*/select 1",
-            "1' order by 3--",
-            "' and ascii(substring((select password from users limit 1),1,1))>64--",
-            "1 and 1=(select count(*) from information_schema.tables)",
-            "\" or \"\"=\"",
-            "') or ('a'='a",
-            "1' AND '1'='1",
-            "%27%20or%20%271%27%3D%271",
-            "' or true--",
-            "1 or sleep(5)#",
-        ] {
+        for attack in ATTACKS {
             assert!(rule(attack, 1).is_some(), "missed at level 1: {attack}");
         }
     }
 
     #[test]
     fn the_words_and_punctuation_of_real_people_are_not_sql() {
-        for benign in [
-            "O'Brien",
-            "Calle de O'Donnell 12, 3º B",
-            "won't start -- tried twice; is connector #2 broken?",
-            "select another charger? it says 'error 42' and then nothing",
-            "1=1 isn't what I was charged",
-            "Please select the Type 2 connector from the list",
-            "I'd like to delete my account; update my e-mail instead?",
-            "charger 3 or 4",
-            "Rock 'n' roll and 1 more thing",
-            "drop-off point: union street 5; select parking",
-            "D'Angelo & N'Diaye, order by date please",
-            "price < 0.30 €/kWh and/or free parking",
-            "it's 22 kW (not 11) - see 'manual'",
-            "{\"id\": 7, \"status\": \"Available\"}",
-            "Jean-Luc d'Artagnan",
-            "\"Error 1\" or \"Error 2\"? neither",
-        ] {
+        for benign in BENIGN {
             assert_eq!(rule(benign, 1), None, "flagged at level 1: {benign}");
         }
     }
@@ -1271,5 +1369,223 @@ mod tests {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), RULES.len());
+    }
+
+    /// Values each rule matches, a few per rule, from which `probes` makes its variations.
+    const SEEDS: &[&str] = &[
+        "1/*!50000union*/select 1",
+        "x/*+ index(t) */",
+        "1 union select 1,2",
+        "-1 union all select null",
+        "x' union select password from users",
+        "1; drop table users",
+        "x'; shutdown --",
+        "1;select 1",
+        "1; waitfor delay '0:0:5'",
+        "' or '1'='1",
+        "1 or 1=1",
+        "foo) and 1=2#",
+        "phpx and 1=1",
+        "admin'--",
+        "x');#",
+        "1 and sleep(5)",
+        "1 and exp(~(select 1))",
+        "select * into outfile '/tmp/x'",
+        "x from information_schema.tables",
+        "match(a) against ('x')",
+        "1 = (select 1)",
+        "x,(select user)",
+        "' and ascii(substr(x,1,1))>64",
+        "' or sleep(5)#",
+        "1' order by 3--",
+        "1 group by 1",
+        "' having 1=1",
+        "1 procedure analyse()",
+        "a' < 'b",
+        "' = 1",
+        "aa'like'0",
+        "' is 99999 = '",
+        "1 --",
+        "( 'a' ) --",
+        "-1#",
+        "@x /*",
+        "(select password from users)",
+        "select a, b from c",
+        "pg_catalog.pg_tables",
+        "version()",
+        "tempdb..sysobjects",
+        "sys.tables",
+        "exec xp_cmdshell 'dir'",
+        "execute master.dbo.x",
+        "declare @x int",
+        "set @a=1",
+        "1::int",
+        "'x' ::text",
+        "'a' < > 'b'",
+        "if(1=1,1,0)",
+        "x) like (y",
+        "case when 1 then 2 end",
+        "having count(*) > 1",
+        "drop table users;",
+        "create table x (",
+        "alter table t add c",
+        "concat(",
+        "x substring(",
+        "select a, count(*) from t",
+        "' or 'x",
+        "1 + ascii(x)",
+        "= char(65)",
+        "case when a then b",
+        "if(a>b)",
+        "insert into t",
+        "delete from t",
+        "select *",
+        "exec sp_who",
+        // Words right after what ends a token without a space: numbers, hexadecimal numbers
+        // ending in a letter, strings, separators.
+        "0xfor 1=1",
+        "0b1and 1=1",
+        "0xunion select 1",
+        "1 0xfunion select 1",
+        "1or 1=1",
+        "'x'or'1'='1",
+        "1\u{a0}or\u{a0}1=1",
+        "1\u{3000}union\u{3000}select\u{3000}1",
+        "1;0xfdrop table x",
+    ];
+
+    /// Pieces spliced into the seeds: the rules' words, punctuation, and what sits at the edges
+    /// of tokens (numbers that end in letters, separators, non-ASCII letters, comments).
+    const PIECES: &[&str] = &[
+        " ", "", "'", "\"", "`", "(", ")", ",", ";", "--", "#", "/*", "*/", "/**/", "/*!", "@",
+        "@@", ".", "0x", "0xf", "0b1", "1", "1e", "1e+", ".5", "=", "<", ">", "<>", "<=", "!", "~",
+        "-", "+", "*", "|", "||", "&", "&&", ":", "::", "$", "_", "\\", "\n", "\u{a0}", "\u{fffd}",
+        "\u{3000}", "é", "ñ", "中", "x", "a", "or", "and", "xor", "not", "null", "true", "from",
+        "into", "by", "on", "in", "is", "like", "as", "then", "when", "case", "end", "limit",
+    ];
+
+    /// Every word a rule names, spliced into the seeds too.
+    fn words() -> Vec<&'static str> {
+        let mut words: Vec<&str> = [
+            STATEMENTS,
+            CATALOGUES,
+            PG_TYPES,
+            BUILTINS,
+            DANGEROUS,
+            MORE_FUNCTIONS,
+        ]
+        .concat();
+        words.extend([
+            "intersect",
+            "except",
+            "minus",
+            "order",
+            "group",
+            "having",
+            "procedure",
+            "analyse",
+            "outfile",
+            "dumpfile",
+            "delay",
+            "time",
+            "against",
+            "match",
+            "table",
+            "database",
+            "function",
+            "trigger",
+            "immediate",
+            "xp_cmdshell",
+            "sp_executesql",
+            "xp_x",
+            "sp_",
+            "master.x",
+            "information_schema.",
+            "sys.x",
+            "all",
+            "distinct",
+            "top",
+            "binary",
+        ]);
+        words
+    }
+
+    /// The seeds, the rule tests' values, and many variations of them: cut, joined, spliced
+    /// with pieces and words at random places, upper-cased.
+    fn probes() -> Vec<String> {
+        let words = words();
+        let mut state = 0x853c_49e6_748f_ea9b_u64;
+        let mut next = |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % bound as u64) as usize
+        };
+        let fixed: Vec<&str> = SEEDS.iter().chain(ATTACKS).chain(BENIGN).copied().collect();
+        let mut probes: Vec<String> = fixed.iter().map(|s| s.to_string()).collect();
+        for _ in 0..40_000 {
+            let mut text = fixed[next(fixed.len())].to_owned();
+            for _ in 0..=next(4) {
+                let at = (0..=text.len())
+                    .filter(|at| text.is_char_boundary(*at))
+                    .nth(next(text.chars().count() + 1))
+                    .unwrap_or(text.len());
+                match next(6) {
+                    0 => text.insert_str(at, PIECES[next(PIECES.len())]),
+                    1 => text.insert_str(at, words[next(words.len())]),
+                    2 => text.insert_str(at, fixed[next(fixed.len())]),
+                    3 => text.truncate(at),
+                    4 => text = text[at..].to_owned(),
+                    _ => text = text.to_uppercase(),
+                }
+            }
+            probes.push(text);
+        }
+        probes
+    }
+
+    /// The prefilter must never keep a rule from a value it matches: for every probe (as it
+    /// is and normalised), every reading and every rule whose shape matches, the value holds
+    /// the rule's evidence — and so `detect` says what it says without the prefilter.
+    #[test]
+    fn prefilter_never_hides_a_match() {
+        let mut matched = vec![0usize; RULES.len()];
+        let mut filtered = 0usize;
+        for probe in probes() {
+            for text in [normalize(&probe).into_owned(), probe] {
+                let evidence = Evidence::of(&text);
+                readings(&text, |tokens, after_quote| {
+                    for (count, rule) in matched.iter_mut().zip(RULES) {
+                        if (rule.shape)(tokens, after_quote) {
+                            *count += 1;
+                            assert!(
+                                (rule.needs)(evidence),
+                                "rule {} matches {text:?} ({tokens:?}), which lacks its evidence {evidence:?}",
+                                rule.id
+                            );
+                        }
+                    }
+                    None
+                });
+                for level in 1..=MAX_LEVEL {
+                    let with = detect_with(&text, level, true);
+                    assert_eq!(
+                        with,
+                        detect_with(&text, level, false),
+                        "{text:?} at {level}"
+                    );
+                }
+                filtered += usize::from(rules_at(MAX_LEVEL, |rule| (rule.needs)(evidence)) == 0);
+            }
+        }
+        for (rule, count) in RULES.iter().zip(&matched) {
+            assert!(
+                *count >= 50,
+                "rule {} matched only {count} probes: add seeds",
+                rule.id
+            );
+        }
+        // And it does filter: a good share of the probes is never lexed.
+        assert!(filtered > 1_000, "only {filtered} probes filtered");
     }
 }

@@ -251,7 +251,10 @@ fn default_rules(value: &str) -> Option<u32> {
     if has_markup && tags(value).any(|name| SCRIPT_TAGS.contains(&name)) {
         return Some(102_100);
     }
-    if handler_attributes(value).any(|name| HANDLERS.contains(&name)) {
+    // An attribute is set with `=`; every call opens with `(` or a template literal's `.
+    let assigns = value.contains('=');
+    let calls = value.contains(['(', '`']);
+    if assigns && handler_attributes(value).any(|name| HANDLERS.contains(&name)) {
         return Some(102_110);
     }
     let compact = without_whitespace(value);
@@ -262,10 +265,10 @@ fn default_rules(value: &str) -> Option<u32> {
     if found.style && (has_markup || compact.contains("style")) {
         return Some(102_130);
     }
-    if breaking_script_call(&compact) || direct_script_call(value) {
+    if calls && (breaking_script_call(&compact) || direct_script_call(value)) {
         return Some(102_140);
     }
-    if GLOBAL_ROOTS.is_match(compact.as_ref()) && GLOBALS.is_match(&script_compact(&compact)) {
+    if found.global_root && GLOBALS.is_match(&script_compact(&compact)) {
         return Some(102_190);
     }
     if found.obfuscation {
@@ -283,6 +286,8 @@ struct Needles {
     style: bool,
     /// Obfuscation only script uses.
     obfuscation: bool,
+    /// What one of `SCRIPT_GLOBALS` starts with or contains (`GLOBAL_ROOTS`).
+    global_root: bool,
 }
 
 const SCHEMES: &[&str] = &[
@@ -309,29 +314,35 @@ const OBFUSCATIONS: &[&str] = &[
     "-moz-binding",
 ];
 
-/// One automaton over every needle; a pattern's index says which list it came from.
-static NEEDLES: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    let patterns = SCHEMES.iter().chain(STYLES).chain(OBFUSCATIONS);
-    AhoCorasick::new(patterns).expect("the needles are a few short constant strings")
-});
 /// What every one of `SCRIPT_GLOBALS` starts with or contains, found in the value before the
 /// work of compacting it for them.
-static GLOBAL_ROOTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    let roots = [
-        "document",
-        "window",
-        "self",
-        "top",
-        "parent",
-        "frames",
-        "globalthis",
-        "function",
-        "location",
-        "fromcharcode",
-        "innerhtml",
-        "outerhtml",
-    ];
-    AhoCorasick::new(roots).expect("the roots are a few short constant strings")
+const GLOBAL_ROOTS: &[&str] = &[
+    "document",
+    "window",
+    "self",
+    "top",
+    "parent",
+    "frames",
+    "globalthis",
+    "function",
+    "location",
+    "fromcharcode",
+    "innerhtml",
+    "outerhtml",
+];
+
+/// One automaton over every needle and root, so that the compacted value is read once; a
+/// pattern's index says which list it came from.
+static NEEDLES: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    let patterns = SCHEMES
+        .iter()
+        .chain(STYLES)
+        .chain(OBFUSCATIONS)
+        .chain(GLOBAL_ROOTS);
+    AhoCorasick::new(patterns).expect("the needles are a few short constant strings")
+});
+static OBJECTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::new(SCRIPT_OBJECTS).expect("the objects are a few short constant strings")
 });
 static GLOBALS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasick::new(SCRIPT_GLOBALS).expect("the globals are a few short constant strings")
@@ -346,8 +357,10 @@ impl Needles {
                 found.scheme = true;
             } else if index < SCHEMES.len() + STYLES.len() {
                 found.style = true;
-            } else {
+            } else if index < SCHEMES.len() + STYLES.len() + OBFUSCATIONS.len() {
                 found.obfuscation = true;
+            } else {
+                found.global_root = true;
             }
         }
         found
@@ -428,11 +441,11 @@ static DIRECT_CALLS: LazyLock<AhoCorasick> = LazyLock::new(|| {
 });
 
 fn sensitive_rules(value: &str) -> Option<u32> {
-    if handler_attributes(value).next().is_some() {
+    if value.contains('=') && handler_attributes(value).next().is_some() {
         return Some(102_150);
     }
     let compact = without_whitespace(value);
-    if script_call_anywhere(&compact) || SCRIPT_OBJECTS.iter().any(|o| compact.contains(o)) {
+    if script_call_anywhere(&compact) || OBJECTS.is_match(compact.as_ref()) {
         return Some(102_160);
     }
     if let Some(open) = compact.find("{{")
@@ -447,11 +460,15 @@ fn sensitive_rules(value: &str) -> Option<u32> {
 /// The value without whitespace (which browsers skip inside schemes and between tokens);
 /// borrowed when it has none.
 fn without_whitespace(value: &str) -> std::borrow::Cow<'_, str> {
-    if value.chars().any(char::is_whitespace) {
-        std::borrow::Cow::Owned(value.chars().filter(|c| !c.is_whitespace()).collect())
-    } else {
-        std::borrow::Cow::Borrowed(value)
+    let Some(first) = value.find(char::is_whitespace) else {
+        return std::borrow::Cow::Borrowed(value);
+    };
+    let mut compact = String::with_capacity(value.len());
+    compact.push_str(&value[..first]);
+    for piece in value[first..].split(char::is_whitespace) {
+        compact.push_str(piece);
     }
+    std::borrow::Cow::Owned(compact)
 }
 
 /// The lower-case names of the tags that `<` opens in the value: `<script`, `</script`,
