@@ -15,6 +15,7 @@ Subcommands (besides the shared ones: ports, probe, wrk-result):
 """
 
 import json
+import statistics
 import os
 import sys
 
@@ -78,11 +79,12 @@ def cmd_line(result):
 def cmd_report(runs_path, meta_path, out_path):
     with open(meta_path, encoding="utf-8") as file:
         meta = json.load(file)
-    runs = {}
+    rounds = {}
     with open(runs_path, encoding="utf-8") as file:
         for line in file:
             run = json.loads(line)
-            runs[(run["kind"], run["connections"], run["route"])] = run
+            rounds.setdefault((run["kind"], run["connections"], run["route"]), []).append(run)
+    runs = {key: median_run(measured) for key, measured in rounds.items()}
     scenarios = []
     for kind in meta["kinds"]:
         for connections in meta["connections"]:
@@ -105,9 +107,26 @@ def cmd_report(runs_path, meta_path, out_path):
     write_report(out_path, meta, scenarios)
 
 
+def cpu_us(run):
+    return run["cpu_s"] * 1e6 / run["requests"] if run["requests"] else float("nan")
+
+
+def median_run(measured):
+    """One run standing for several rounds of the same request, load and route: each figure is
+    the median of its rounds (CPU per request included), so one round disturbed by the machine
+    does not decide the result."""
+    merged = dict(measured[-1])
+    for field in ("rps", "p50_ms", "p99_ms"):
+        merged[field] = statistics.median(run[field] for run in measured)
+    for field in ("non_2xx", "socket_errors"):
+        merged[field] = sum(run[field] for run in measured)
+    merged["requests"] = 1
+    merged["cpu_s"] = statistics.median(cpu_us(run) for run in measured) / 1e6
+    merged["rounds"] = len(measured)
+    return merged
+
+
 def scenario(kind, connections, off, waf):
-    def cpu_us(run):
-        return run["cpu_s"] * 1e6 / run["requests"] if run["requests"] else float("nan")
 
     added = {
         "p50_us": (waf["p50_ms"] - off["p50_ms"]) * 1000.0,

@@ -322,8 +322,14 @@ impl EdgeProxy {
         let Some(held) = ctx.waf_body.as_mut() else {
             return Ok(());
         };
+        // A body that arrives whole in one chunk (most API bodies) is read where it lies.
+        let mut whole = None;
         if let Some(chunk) = body.take() {
-            held.extend_from_slice(&chunk);
+            if held.is_empty() && end_of_stream {
+                whole = Some(chunk);
+            } else {
+                held.extend_from_slice(&chunk);
+            }
         }
         // The route outlives the borrow of `ctx` below; cloning it is a reference count.
         let route = ctx.route.clone();
@@ -336,7 +342,10 @@ impl EdgeProxy {
             *body = Some(Bytes::new());
             return Ok(());
         }
-        let held = ctx.waf_body.take().unwrap_or_default().freeze();
+        let held = match (whole, ctx.waf_body.take()) {
+            (Some(chunk), _) => chunk,
+            (None, held) => held.unwrap_or_default().freeze(),
+        };
         let content_type = session
             .req_header()
             .headers
