@@ -82,7 +82,8 @@ pub fn configuration(
     );
     let _ = writeln!(
         toml,
-        "[[listeners]]\nname = \"http\"\naddress = \"{}\"\nh2c = true\n",
+        // On one machine every client is the loopback address: no bound per address.
+        "[[listeners]]\nname = \"http\"\naddress = \"{}\"\nh2c = true\nmax_connections_per_ip = 0\n",
         settings.up.proxy_listen
     );
     for (prefix, service) in ROUTES {

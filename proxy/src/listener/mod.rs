@@ -142,7 +142,10 @@ impl<A: ServerApp + Send + Sync + 'static> EdgeApp<A> {
                 if let Some(connections) = &self.connections {
                     connections.refused.inc();
                 }
-                tracing::debug!(listener = %self.listener, client = %ip, "Closing a connection from an address with listener.max_connections_per_ip open.");
+                // Once a minute at most: an address hammering the bound would flood the log.
+                if per_ip.should_report() {
+                    tracing::warn!(listener = %self.listener, client = %ip, "Closing connections from an address with listener.max_connections_per_ip open (reported once a minute; voltfleet_proxy_connections_refused_total counts them all).");
+                }
                 Err(())
             }
         }

@@ -4,13 +4,21 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How often a refusal is logged; the metric counts every one.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
 
 /// Open connections per client address.
 #[derive(Debug)]
 pub(crate) struct ConnectionsPerIp {
     max: u32,
     open: Mutex<HashMap<IpAddr, u32>>,
+    /// Milliseconds after `started` of the last refusal logged, plus one (0: none yet).
+    reported: AtomicU64,
+    started: Instant,
 }
 
 /// One counted connection; dropping it releases its place.
@@ -25,7 +33,20 @@ impl ConnectionsPerIp {
         Arc::new(ConnectionsPerIp {
             max,
             open: Mutex::default(),
+            reported: AtomicU64::new(0),
+            started: Instant::now(),
         })
+    }
+
+    /// Whether a refusal now should be logged: the first, then one per `REPORT_EVERY`.
+    pub(crate) fn should_report(&self) -> bool {
+        let now = self.started.elapsed().as_millis() as u64 + 1;
+        let last = self.reported.load(Ordering::Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= REPORT_EVERY.as_millis() as u64;
+        due && self
+            .reported
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
     }
 
     /// A place for one more connection from `ip`, or `None` when it has `max` open.
@@ -75,6 +96,11 @@ mod tests {
         drop(first);
         let third = counts.open(a).expect("a place came back");
         drop((second, third));
+        assert!(counts.should_report(), "the first refusal is logged");
+        assert!(
+            !counts.should_report(),
+            "the next one within the minute is not"
+        );
         assert!(
             counts
                 .open
