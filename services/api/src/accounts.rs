@@ -22,7 +22,7 @@ use voltfleet_core::storage::drivers::normalize_email;
 use voltfleet_core::storage::{Driver, NewDriver, NewDriverSession, StorageError};
 
 use crate::client::ClientAddress;
-use crate::error::{ApiError, ApiJson, FieldError};
+use crate::error::{ApiError, ApiJson, FieldError, Problem};
 use crate::tokens::{self, AccessGrant};
 
 /// Shortest password accepted, in characters.
@@ -38,7 +38,7 @@ static DUMMY_HASH: LazyLock<String> =
     LazyLock::new(|| hash_password("not a password anybody has").unwrap_or_default());
 
 /// `POST /api/v1/accounts`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct SignUpRequest {
     pub email: String,
@@ -47,7 +47,7 @@ pub struct SignUpRequest {
 }
 
 /// `POST /api/v1/auth/login`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct LoginRequest {
     pub email: String,
@@ -55,14 +55,14 @@ pub struct LoginRequest {
 }
 
 /// `POST /api/v1/auth/refresh`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
 /// `POST /api/v1/account/password`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct PasswordChangeRequest {
     pub current_password: String,
@@ -70,7 +70,7 @@ pub struct PasswordChangeRequest {
 }
 
 /// A driver as the API shows it (never the hash).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DriverView {
     pub id: i64,
     pub email: String,
@@ -90,11 +90,11 @@ impl From<Driver> for DriverView {
 }
 
 /// What a login or a refresh gives.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     pub access_token: String,
     /// Always `Bearer`.
-    pub token_type: &'static str,
+    pub token_type: String,
     /// Seconds the access token is valid for.
     pub expires_in: u64,
     pub refresh_token: String,
@@ -134,6 +134,19 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Sign-up: 201 with the new driver, 409 when the email is taken, 422 naming each bad field.
+#[utoipa::path(
+    post,
+    path = "/api/v1/accounts",
+    tag = "accounts",
+    request_body = SignUpRequest,
+    responses(
+        (status = 201, description = "The account was created.", body = DriverView),
+        (status = 400, description = "The body is not JSON.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The email is taken; `errors` names `email`.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not declared as JSON.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, each named in `errors`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn sign_up(
     State(ctx): State<AppContext>,
     ApiJson(request): ApiJson<SignUpRequest>,
@@ -184,6 +197,19 @@ pub async fn sign_up(
 
 /// Login: tokens for the right email and password; the same 401 for every failure; 429 with
 /// `Retry-After` once the account or the client address has failed too often.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "accounts",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in.", body = TokenResponse),
+        (status = 401, description = "Wrong email or password (the same answer for both).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing fields.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins; see Retry-After.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "api.token_secret is not set.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn login(
     State(ctx): State<AppContext>,
     ClientAddress(client): ClientAddress,
@@ -240,6 +266,17 @@ pub async fn login(
 
 /// Refresh: a new pair for an active refresh token, which stops working. A token that was
 /// already rotated revokes every session of its login (someone else holds a copy).
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/refresh",
+    tag = "accounts",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair; the presented refresh token stops working.", body = TokenResponse),
+        (status = 401, description = "Unknown, expired, revoked or already rotated (which revokes its whole login).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing fields.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn refresh(
     State(ctx): State<AppContext>,
     headers: HeaderMap,
@@ -288,6 +325,16 @@ pub async fn refresh(
 }
 
 /// Logout: the session of the access token is revoked, with its refresh token.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The session and its refresh token are revoked."),
+        (status = 401, description = "No valid access token.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn logout(
     State(ctx): State<AppContext>,
     Authenticated(grant): Authenticated,
@@ -300,6 +347,18 @@ pub async fn logout(
 }
 
 /// Password change: needs the current password; every other session is revoked.
+#[utoipa::path(
+    post,
+    path = "/api/v1/account/password",
+    tag = "accounts",
+    request_body = PasswordChangeRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Changed; every other session is revoked."),
+        (status = 401, description = "No valid access token.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Wrong current password or a weak new one, named in `errors`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn change_password(
     State(ctx): State<AppContext>,
     Authenticated(grant): Authenticated,
@@ -340,6 +399,16 @@ pub async fn change_password(
 }
 
 /// The driver of the access token.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The signed-in driver.", body = DriverView),
+        (status = 401, description = "No valid access token.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn me(
     State(ctx): State<AppContext>,
     Authenticated(grant): Authenticated,
@@ -402,7 +471,7 @@ async fn issue(
     Ok((
         TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: "Bearer".to_owned(),
             expires_in,
             refresh_token,
         },

@@ -20,7 +20,7 @@ use voltfleet_core::storage::StorageError;
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// One invalid field of a request body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// The field's name as the client sent it, such as `email`.
     pub field: String,
@@ -37,7 +37,7 @@ impl FieldError {
 }
 
 /// An RFC 9457 problem details object, with this API's `request_id` and `errors` members.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// A URI reference naming the kind of problem (relative to the API's documentation).
     #[serde(rename = "type")]

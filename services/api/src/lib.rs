@@ -3,11 +3,13 @@
 //! The service's HTTP routes, mounted by the `voltfleet` app server next to the operational
 //! endpoints every service has (`/healthz`, `/readyz`, `/metrics`). Conventions: JSON bodies
 //! in and out, errors as RFC 9457 problems (`error`), drivers authenticated by a short-lived
-//! bearer access token and a rotating refresh token (`tokens`, `accounts`).
+//! bearer access token and a rotating refresh token (`tokens`, `accounts`); the OpenAPI
+//! document is derived from the handlers (`openapi`).
 
 pub mod accounts;
 pub mod client;
 pub mod error;
+pub mod openapi;
 pub mod tokens;
 
 use axum::Router;
@@ -22,7 +24,8 @@ pub fn routes() -> Router<AppContext> {
         .route("/auth/refresh", post(accounts::refresh))
         .route("/auth/logout", post(accounts::logout))
         .route("/account/password", post(accounts::change_password))
-        .route("/me", get(accounts::me));
+        .route("/me", get(accounts::me))
+        .route("/openapi.json", get(openapi::openapi_json));
     Router::new()
         .nest("/api/v1", v1)
         .fallback(error::not_found)

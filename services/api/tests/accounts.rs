@@ -576,6 +576,54 @@ async fn a_driver_never_sees_another_drivers_account(app: &TestApp) -> anyhow::R
     Ok(())
 }
 
+async fn the_openapi_document_lists_every_route(app: &TestApp) -> anyhow::Result<()> {
+    let answer = app.get("/openapi.json", None).await?;
+    assert_eq!(answer.status, StatusCode::OK);
+    let doc = answer.body;
+    assert!(
+        text(&doc, "openapi").starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    for (path, method) in [
+        ("/api/v1/accounts", "post"),
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/refresh", "post"),
+        ("/api/v1/auth/logout", "post"),
+        ("/api/v1/account/password", "post"),
+        ("/api/v1/me", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing"
+        );
+    }
+    let login = &doc["paths"]["/api/v1/auth/login"]["post"];
+    assert!(login["requestBody"].is_object());
+    assert!(login["responses"]["429"]["content"]["application/problem+json"].is_object());
+    for schema in [
+        "Problem",
+        "FieldError",
+        "SignUpRequest",
+        "LoginRequest",
+        "RefreshRequest",
+        "PasswordChangeRequest",
+        "TokenResponse",
+        "DriverView",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} missing"
+        );
+    }
+    assert!(doc["components"]["schemas"]["Problem"]["properties"]["type"].is_object());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    Ok(())
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -611,4 +659,5 @@ on_both_backends!(
     a_password_change_revokes_the_other_sessions,
     logins_are_throttled_per_account_and_per_address,
     a_driver_never_sees_another_drivers_account,
+    the_openapi_document_lists_every_route,
 );
