@@ -27,6 +27,9 @@ const API_KEY_NAME: &str = "demo";
 /// The plain demo API key is kept here (mode 0600) so later runs can print it again; the
 /// database holds only its hash.
 const API_KEY_FILE: &str = "demo-api-key";
+/// The API's token secret when `api.token_secret` is not configured (mode 0600), so that
+/// access tokens survive a restart of `up`.
+const TOKEN_SECRET_FILE: &str = "api-token-secret";
 
 /// What the banner tells the person who ran `voltfleet up`.
 #[derive(Debug)]
@@ -198,6 +201,24 @@ async fn demo_api_key(
         .with_context(|| format!("saving the demo API key to {}", path.display()))?;
     created.push("API key".into());
     Ok(plain)
+}
+
+/// `api.token_secret` for `voltfleet up` when none is configured: the one a previous run kept
+/// under `data_dir`, else 48 new random bytes (hex), kept there.
+pub fn token_secret(data_dir: &Path) -> anyhow::Result<secrecy::SecretString> {
+    let path = data_dir.join(TOKEN_SECRET_FILE);
+    if let Ok(stored) = std::fs::read_to_string(&path) {
+        let stored = stored.trim();
+        if stored.len() >= voltfleet_core::config::MIN_TOKEN_SECRET_BYTES {
+            return Ok(stored.to_owned().into());
+        }
+    }
+    let secret = voltfleet_core::credentials::random_secret_hex(48);
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+    write_private(&path, &secret)
+        .with_context(|| format!("saving the API token secret to {}", path.display()))?;
+    Ok(secret.into())
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {

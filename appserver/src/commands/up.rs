@@ -15,7 +15,12 @@ use crate::startup::Application;
 
 /// Migrates, seeds the demo data (once), starts every service and prints what to open.
 pub async fn up(file: Option<&Path>) -> anyhow::Result<()> {
-    let loaded = load_and_init(file).await?;
+    let mut loaded = load_and_init(file).await?;
+    // Drivers can sign in on one machine without configuring a secret; `serve` never makes one.
+    if loaded.settings.api_accounts.token_secret.is_none() {
+        loaded.settings.api_accounts.token_secret =
+            Some(demo::token_secret(&loaded.settings.data_dir)?);
+    }
     let ctx = AppContext::connect(loaded.settings, Metrics::new(), true).await?;
     let demo = demo::seed(&ctx.db, &ctx.settings.data_dir).await?;
     let app = Application::bind(&ctx, &ServiceName::ALL).await?;

@@ -41,6 +41,14 @@ pub fn verify_password(password: &str, stored_hash: &str) -> bool {
     }
 }
 
+/// `bytes` random bytes from the operating system's CSPRNG, as lower-case hex: for secrets
+/// that a machine generates for itself (the API's token secret under `voltfleet up`).
+pub fn random_secret_hex(bytes: usize) -> String {
+    let mut secret = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut secret);
+    hex::encode(secret)
+}
+
 /// The fixed start of every voltfleet API key, so leaked keys are easy to recognise and scan for.
 pub const API_KEY_MARKER: &str = "vfk";
 /// Random bytes in the public prefix (48 bits): enough that two keys practically never share one.

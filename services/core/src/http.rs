@@ -128,9 +128,14 @@ pub async fn serve(
     drain_timeout: Duration,
 ) -> std::io::Result<()> {
     let stopping = shutdown.clone();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stopping.cancelled().await })
-        .into_future();
+    // The peer's address reaches handlers as `ConnectInfo<SocketAddr>` (the API's login
+    // throttling counts per client address).
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { stopping.cancelled().await })
+    .into_future();
     tokio::pin!(server);
     tokio::select! {
         result = &mut server => return result,

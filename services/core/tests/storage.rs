@@ -13,9 +13,9 @@ use voltfleet_core::domain::{
     RegistrationStatus, Role,
 };
 use voltfleet_core::storage::{
-    BootInfo, Database, NewApiKey, NewAuditEntry, NewChargePoint, NewConnector, NewEvse,
-    NewIdToken, NewLocation, NewMeterValue, NewOperator, NewTransaction, StatusReport,
-    StopTransaction, StorageError,
+    BootInfo, Database, NewApiKey, NewAuditEntry, NewChargePoint, NewConnector, NewDriver,
+    NewDriverSession, NewEvse, NewIdToken, NewLocation, NewMeterValue, NewOperator, NewTransaction,
+    StatusReport, StopTransaction, StorageError,
 };
 use voltfleet_core::testing::{TestMySql, mysql_settings, sqlite_settings};
 
@@ -34,6 +34,7 @@ on_both_backends!(
     check_timestamps_are_utc_to_the_millisecond,
     check_operators,
     check_api_keys,
+    check_drivers_and_their_sessions,
     check_audit_log_lists_newest_first,
 );
 
@@ -112,12 +113,12 @@ async fn check_migrations_apply_once(db: &Database) {
         .expect("pending migrations are listed");
     assert_eq!(
         pending,
-        vec![1, 2],
+        vec![1, 2, 3],
         "a fresh database lacks every migration"
     );
 
     let applied = db.migrate().await.expect("migrations apply");
-    assert_eq!(applied, vec![1, 2]);
+    assert_eq!(applied, vec![1, 2, 3]);
     assert!(db.pending_migrations().await.expect("listed").is_empty());
 
     let again = db.migrate().await.expect("a second run succeeds");
@@ -1152,5 +1153,119 @@ async fn a_wrong_mysql_password_says_to_check_the_credentials() {
     assert!(
         !message.contains("s3cret-Pa55"),
         "password leaked: {message}"
+    );
+}
+
+async fn check_drivers_and_their_sessions(db: &Database) {
+    migrated(db).await;
+    let drivers = db.drivers();
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+    let new = |email: &str| NewDriver {
+        email: email.into(),
+        name: "Dora Driver".into(),
+        password_hash: hash.into(),
+    };
+    let id = drivers
+        .create(&new(" Dora@Example.com "))
+        .await
+        .expect("created");
+    let found = drivers
+        .find_by_email("DORA@example.COM")
+        .await
+        .expect("read")
+        .expect("found in any letter case");
+    assert_eq!((found.id, found.email.as_str()), (id, "dora@example.com"));
+    assert_conflict(drivers.create(&new("dora@EXAMPLE.com")).await, "driver");
+    assert!(!format!("{found:?}").contains("argon2"), "hash in Debug");
+    drivers
+        .set_password_hash(id, "new-hash")
+        .await
+        .expect("updated");
+    assert_eq!(
+        drivers.get(id).await.expect("read").password_hash,
+        "new-hash"
+    );
+    assert_not_found(drivers.get(id + 100).await, "driver");
+
+    let session = |chain: &str, token: char| NewDriverSession {
+        driver_id: id,
+        chain: chain.repeat(32),
+        token_hash: token.to_string().repeat(64),
+        user_agent: Some("test".into()),
+        expires_at: Utc::now() + chrono::Duration::days(30),
+    };
+    let first = drivers
+        .create_session(&session("a", '1'))
+        .await
+        .expect("created");
+    let second = drivers
+        .create_session(&session("a", '2'))
+        .await
+        .expect("created");
+    let other = drivers
+        .create_session(&session("b", '3'))
+        .await
+        .expect("created");
+    let stored = drivers
+        .find_session_by_token_hash(&"1".repeat(64))
+        .await
+        .expect("read")
+        .expect("found");
+    assert!(stored.is_active(Utc::now()));
+    assert!(
+        drivers
+            .rotate_session(first, second, Utc::now())
+            .await
+            .expect("rotated")
+    );
+    assert!(
+        !drivers
+            .rotate_session(first, second, Utc::now())
+            .await
+            .expect("no second rotation")
+    );
+    let rotated = drivers
+        .find_session(first)
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(rotated.replaced_by, Some(second));
+    assert!(!rotated.is_active(Utc::now()));
+    assert_eq!(
+        drivers
+            .revoke_chain(&"a".repeat(32), Utc::now())
+            .await
+            .expect("revoked"),
+        1
+    );
+    assert_eq!(
+        drivers
+            .revoke_other_sessions(id, other, Utc::now())
+            .await
+            .expect("revoked"),
+        0
+    );
+    assert!(
+        drivers
+            .revoke_session(other, Utc::now())
+            .await
+            .expect("revoked")
+    );
+    assert!(
+        !drivers
+            .find_session(other)
+            .await
+            .expect("read")
+            .expect("found")
+            .is_active(Utc::now())
+    );
+    assert_not_found(
+        drivers
+            .create_session(&NewDriverSession {
+                driver_id: id + 100,
+                ..session("c", '4')
+            })
+            .await,
+        "driver",
     );
 }

@@ -1830,7 +1830,11 @@ async fn execute_at(db: &Database, statement: &str, times: &[&str]) {
 
 async fn check_0002_applies_to_a_populated_0001_database(db: &Database) {
     migrate_0001_only(db).await;
-    assert_eq!(db.pending_migrations().await.expect("listed"), [2]);
+    assert_eq!(
+        db.pending_migrations().await.expect("listed"),
+        [2, 3],
+        "0002 and the later migrations are pending"
+    );
 
     // Data as the released version wrote it.
     let cp = charge_point(db, "CP-OLD").await;
@@ -1877,7 +1881,7 @@ async fn check_0002_applies_to_a_populated_0001_database(db: &Database) {
     )
     .await;
 
-    assert_eq!(db.migrate().await.expect("0002 applies"), [2]);
+    assert_eq!(db.migrate().await.expect("0002 applies"), [2, 3]);
     assert!(db.pending_migrations().await.expect("listed").is_empty());
 
     let stored = db.charge_points().get(cp).await.expect("found");

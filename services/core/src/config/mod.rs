@@ -11,7 +11,7 @@ mod reader;
 mod ssm;
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -33,6 +33,8 @@ pub struct Settings {
     pub log: LogSettings,
     pub shutdown: ShutdownSettings,
     pub api: ServiceSettings,
+    /// The `api.*` keys beyond `api.listen`: drivers' tokens and login throttling.
+    pub api_accounts: ApiAccountSettings,
     pub backoffice: ServiceSettings,
     pub ocpp: ServiceSettings,
     /// The `ocpp.*` keys beyond `ocpp.listen`: how the central system treats chargers.
@@ -357,6 +359,171 @@ impl OcppSettings {
     }
 }
 
+/// How the public API signs drivers in: token lifetimes, the signing secret, login throttling
+/// and which peers may say who the client is.
+#[derive(Debug, Clone)]
+pub struct ApiAccountSettings {
+    /// The HMAC-SHA256 key of access tokens, shared by every API instance. Unset means the API
+    /// cannot sign anyone in (`voltfleet up` generates one under `data_dir`).
+    pub token_secret: Option<SecretString>,
+    /// How long an access token is accepted after it was issued.
+    pub access_token_ttl: Duration,
+    /// How long a refresh token may be used, from the login or rotation that issued it.
+    pub refresh_token_ttl: Duration,
+    /// Failed logins for one account within `login_failure_window` before it is throttled.
+    pub login_failures_per_account: u32,
+    /// Failed logins from one client address within `login_failure_window` before it is
+    /// throttled.
+    pub login_failures_per_ip: u32,
+    pub login_failure_window: Duration,
+    /// Peers (the proxy, the ALB) whose `X-Forwarded-For` names the client; from any other
+    /// peer the socket address is the client.
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// The shortest `api.token_secret` accepted: HMAC-SHA256 wants a key of the hash's size.
+pub const MIN_TOKEN_SECRET_BYTES: usize = 32;
+
+impl ApiAccountSettings {
+    fn read(r: &mut Reader<'_>) -> ApiAccountSettings {
+        ApiAccountSettings {
+            token_secret: r.optional("api.token_secret"),
+            access_token_ttl: r.value("api.access_token_ttl", Duration::from_secs(15 * 60)),
+            refresh_token_ttl: r
+                .value("api.refresh_token_ttl", Duration::from_secs(30 * 24 * 3600)),
+            login_failures_per_account: r.value("api.login_failures_per_account", 5),
+            login_failures_per_ip: r.value("api.login_failures_per_ip", 20),
+            login_failure_window: r.value("api.login_failure_window", Duration::from_secs(15 * 60)),
+            trusted_proxies: r.value("api.trusted_proxies", TrustedProxies::default()),
+        }
+    }
+
+    fn validate(&self, r: &mut Reader<'_>) {
+        if let Some(secret) = &self.token_secret
+            && secret.expose_secret().len() < MIN_TOKEN_SECRET_BYTES
+        {
+            r.invalid(
+                "api.token_secret",
+                format!("it is shorter than {MIN_TOKEN_SECRET_BYTES} bytes"),
+                "use a random value of at least 32 bytes, such as the output of `openssl rand -base64 48`",
+            );
+        }
+        let positive = [
+            ("api.access_token_ttl", self.access_token_ttl),
+            ("api.refresh_token_ttl", self.refresh_token_ttl),
+            ("api.login_failure_window", self.login_failure_window),
+        ];
+        for (key, value) in positive {
+            if value.is_zero() {
+                r.invalid(
+                    key,
+                    "it must be longer than zero",
+                    "give a duration such as \"15m\"",
+                );
+            }
+        }
+        if self.refresh_token_ttl <= self.access_token_ttl {
+            r.invalid(
+                "api.refresh_token_ttl",
+                "it is not longer than api.access_token_ttl, so a refresh would never be needed",
+                "make it longer, such as \"30d\"",
+            );
+        }
+        for (key, value) in [
+            (
+                "api.login_failures_per_account",
+                self.login_failures_per_account,
+            ),
+            ("api.login_failures_per_ip", self.login_failures_per_ip),
+        ] {
+            if value == 0 {
+                r.invalid(key, "zero would refuse every login", "set it to 1 or more");
+            }
+        }
+    }
+}
+
+/// Networks whose peers are believed about the client's address: a comma-separated list of
+/// addresses and CIDR networks, such as `10.0.0.0/16, 127.0.0.1`. Empty by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<(IpAddr, u8)>);
+
+impl TrustedProxies {
+    /// Whether `peer` lies in one of the networks.
+    pub fn contains(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.0.iter().any(|(network, bits)| match (network, peer) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(*bits)).unwrap_or(0);
+                u32::from(*net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(*bits)).unwrap_or(0);
+                u128::from(*net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        })
+    }
+}
+
+impl ConfigValue for TrustedProxies {
+    const EXPECTED: &'static str =
+        "a comma-separated list of IP addresses and CIDR networks, like \"10.0.0.0/16, 127.0.0.1\"";
+    fn from_text(text: &str) -> Result<Self, String> {
+        let mut networks = Vec::new();
+        for item in text
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+        {
+            let (address, bits) = match item.split_once('/') {
+                Some((address, bits)) => (address, Some(bits)),
+                None => (item, None),
+            };
+            let address = IpAddr::from_str(address)
+                .map_err(|_| format!("`{item}` is not an IP address or CIDR network"))?;
+            let max = if address.is_ipv4() { 32 } else { 128 };
+            let bits = match bits {
+                None => max,
+                Some(bits) => bits
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|bits| *bits <= max)
+                    .ok_or_else(|| format!("`{item}` has a prefix length outside 0..={max}"))?,
+            };
+            networks.push((address, bits));
+        }
+        Ok(TrustedProxies(networks))
+    }
+    fn from_toml(value: &toml::Value) -> Result<Self, String> {
+        match value {
+            toml::Value::String(text) => Self::from_text(text),
+            toml::Value::Array(items) => {
+                let mut texts = Vec::new();
+                for item in items {
+                    match item {
+                        toml::Value::String(text) => texts.push(text.as_str()),
+                        other => return Err(format!("expected text, found {}", other.type_str())),
+                    }
+                }
+                Self::from_text(&texts.join(","))
+            }
+            other => Err(format!(
+                "expected a list of networks, found {}",
+                other.type_str()
+            )),
+        }
+    }
+    fn display(&self) -> String {
+        let items: Vec<String> = self
+            .0
+            .iter()
+            .map(|(address, bits)| format!("{address}/{bits}"))
+            .collect();
+        format!("{:?}", items.join(", "))
+    }
+}
+
 /// What `voltfleet up` runs besides the services.
 #[derive(Debug, Clone)]
 pub struct UpSettings {
@@ -618,6 +785,7 @@ impl Settings {
                 drain_timeout: r.value("shutdown.drain_timeout", Duration::from_secs(10)),
             },
             api: service(r, ServiceName::Api),
+            api_accounts: ApiAccountSettings::read(r),
             backoffice: service(r, ServiceName::Backoffice),
             ocpp: service(r, ServiceName::Ocpp),
             ocpp_protocol: OcppSettings::read(r),
@@ -672,6 +840,7 @@ impl Settings {
             );
         }
         self.ocpp_protocol.validate(r);
+        self.api_accounts.validate(r);
         if let Some(url) = &self.redis.url {
             let url = url.expose_secret();
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
@@ -989,5 +1158,40 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("postgres://x"), "secret leaked: {text}");
+    }
+
+    #[test]
+    fn trusted_proxies_match_their_networks_only() {
+        let proxies = TrustedProxies::from_text("10.0.0.0/16, 127.0.0.1, fd00::/8").expect("valid");
+        let ip = |text: &str| IpAddr::from_str(text).expect("an address");
+        assert!(proxies.contains(ip("10.0.200.3")));
+        assert!(proxies.contains(ip("127.0.0.1")));
+        assert!(proxies.contains(ip("::ffff:127.0.0.1")));
+        assert!(proxies.contains(ip("fd12::1")));
+        assert!(!proxies.contains(ip("10.1.0.1")));
+        assert!(!proxies.contains(ip("127.0.0.2")));
+        assert!(!TrustedProxies::default().contains(ip("127.0.0.1")));
+        for bad in ["10.0.0.0/33", "localhost", "10.0.0.0/x"] {
+            assert!(TrustedProxies::from_text(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn api_secrets_are_checked_and_never_shown() {
+        let file = write(
+            "[api]\ntoken_secret = \"short-secret\"\naccess_token_ttl = \"1h\"\nrefresh_token_ttl = \"30m\"\nlogin_failures_per_ip = 0\n",
+        );
+        let errors = load_from(Some(file.path()), env(&[]))
+            .await
+            .expect_err("broken");
+        let keys: Vec<_> = errors.0.iter().map(|e| e.key.as_str()).collect();
+        for expected in [
+            "api.token_secret",
+            "api.refresh_token_ttl",
+            "api.login_failures_per_ip",
+        ] {
+            assert!(keys.contains(&expected), "{expected} missing from {keys:?}");
+        }
+        assert!(!errors.to_string().contains("short-secret"), "{errors}");
     }
 }

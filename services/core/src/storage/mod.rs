@@ -28,6 +28,7 @@ pub mod audit;
 pub mod charge_points;
 pub mod charging_profiles;
 pub mod configuration;
+pub mod drivers;
 pub mod id_tokens;
 pub mod local_list;
 pub mod locations;
@@ -66,6 +67,7 @@ pub use charging_profiles::{
     NewChargingProfile, ProfileInstalled, RecurrencyKind,
 };
 pub use configuration::{Configuration, ConfigurationEntry, StoredConfiguration};
+pub use drivers::{Driver, DriverSession, Drivers, NewDriver, NewDriverSession};
 pub use error::StorageError;
 pub use id_tokens::{IdToken, IdTokens, NewIdToken};
 pub use local_list::{LocalList, LocalListEntry, LocalListUpdate};
@@ -206,6 +208,10 @@ impl Database {
 
     pub fn operators(&self) -> Operators<'_> {
         Operators { db: self }
+    }
+
+    pub fn drivers(&self) -> Drivers<'_> {
+        Drivers { db: self }
     }
 
     pub fn api_keys(&self) -> ApiKeys<'_> {

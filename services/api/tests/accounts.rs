@@ -1,0 +1,663 @@
+//! Drivers' accounts against the real API server on a random port: every scenario runs on a
+//! fresh SQLite database with the in-process counters, and on a fresh MariaDB database with
+//! Redis (`VOLTFLEET_TEST_MYSQL_URL`, Redis at `VOLTFLEET_TEST_REDIS_URL` or
+//! `redis://127.0.0.1:6379`, keys under a prefix of the test's own).
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use voltfleet_api::tokens::{AccessGrant, issue_access_token};
+use voltfleet_core::config::{Layers, ServiceName, Settings, Source};
+use voltfleet_core::context::AppContext;
+use voltfleet_core::metrics::Metrics;
+use voltfleet_core::testing::TestMySql;
+
+const SECRET: &str = "a-test-secret-of-more-than-thirty-two-bytes";
+const PASSWORD: &str = "correct horse battery";
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    MariaDb,
+}
+
+/// The API service on 127.0.0.1 with its own database, and a client for it.
+struct TestApp {
+    base: String,
+    client: reqwest::Client,
+    shutdown: CancellationToken,
+    mysql: Option<TestMySql>,
+    _data_dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    async fn spawn(backend: Backend) -> anyhow::Result<TestApp> {
+        let data_dir = tempfile::tempdir()?;
+        let mut toml = format!(
+            "data_dir = {:?}\n[api]\ntoken_secret = {SECRET:?}\nlogin_failures_per_account = 3\nlogin_failures_per_ip = 6\n",
+            data_dir.path().display().to_string()
+        );
+        let mysql = match backend {
+            Backend::Sqlite => None,
+            Backend::MariaDb => {
+                let mysql = TestMySql::create().await?;
+                let redis = std::env::var("VOLTFLEET_TEST_REDIS_URL")
+                    .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+                toml.push_str(&format!(
+                    "[database]\nurl = {:?}\n[redis]\nurl = {redis:?}\nkey_prefix = \"{}:\"\n",
+                    mysql.url, mysql.name
+                ));
+                Some(mysql)
+            }
+        };
+        let layers = Layers::from_toml_str(&toml, Source::Default)?;
+        let settings = Settings::from_layers(&layers)?.settings;
+        let ctx = AppContext::connect(settings, Metrics::new(), true).await?;
+        let app = voltfleet_core::http::service_app(ServiceName::Api, ctx, voltfleet_api::routes());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}/api/v1", listener.local_addr()?);
+        let shutdown = CancellationToken::new();
+        tokio::spawn(voltfleet_core::http::serve(
+            ServiceName::Api,
+            listener,
+            app,
+            shutdown.clone(),
+            Duration::from_secs(2),
+        ));
+        Ok(TestApp {
+            base,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()?,
+            shutdown,
+            mysql,
+            _data_dir: data_dir,
+        })
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        if let Some(mysql) = &self.mysql {
+            mysql.drop_database().await?;
+        }
+        Ok(())
+    }
+
+    async fn post(&self, path: &str, body: Value, token: Option<&str>) -> anyhow::Result<Answer> {
+        let mut request = self.client.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Answer::read(request.send().await?).await
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> anyhow::Result<Answer> {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Answer::read(request.send().await?).await
+    }
+
+    async fn sign_up(&self, email: &str) -> anyhow::Result<Value> {
+        let answer = self
+            .post(
+                "/accounts",
+                json!({"email": email, "password": PASSWORD, "name": "Dora Driver"}),
+                None,
+            )
+            .await?;
+        assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+        Ok(answer.body)
+    }
+
+    /// Logs in and returns `(access_token, refresh_token)`.
+    async fn login(&self, email: &str, password: &str) -> anyhow::Result<(String, String)> {
+        let answer = self
+            .post(
+                "/auth/login",
+                json!({"email": email, "password": password}),
+                None,
+            )
+            .await?;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+        Ok((
+            text(&answer.body, "access_token"),
+            text(&answer.body, "refresh_token"),
+        ))
+    }
+}
+
+/// A response read whole.
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl Answer {
+    async fn read(response: reqwest::Response) -> anyhow::Result<Answer> {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await?;
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)?
+        };
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Asserts a problem+json answer with this status, carrying the response's request id.
+    fn assert_problem(&self, status: StatusCode) {
+        assert_eq!(self.status, status, "{:?}", self.body);
+        assert_eq!(
+            self.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+            Some("application/problem+json"),
+            "{:?}",
+            self.headers
+        );
+        assert_eq!(self.body["status"], status.as_u16());
+        for member in ["type", "title", "detail", "instance"] {
+            assert!(self.body[member].is_string(), "{member} in {:?}", self.body);
+        }
+        let request_id = self
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok());
+        assert!(request_id.is_some());
+        assert_eq!(self.body["request_id"].as_str(), request_id);
+    }
+
+    /// The fields named in the problem's `errors`.
+    fn fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| errors.iter().map(|e| text(e, "field")).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn text(value: &Value, key: &str) -> String {
+    value[key].as_str().unwrap_or_default().to_owned()
+}
+
+async fn signs_up_and_sees_itself(app: &TestApp) -> anyhow::Result<()> {
+    let created = app.sign_up(" Dora@Example.com ").await?;
+    assert_eq!(created["email"], "dora@example.com");
+    assert_eq!(created["name"], "Dora Driver");
+    assert!(created.get("password_hash").is_none());
+
+    let duplicate = app
+        .post(
+            "/accounts",
+            json!({"email": "DORA@example.com", "password": PASSWORD, "name": "Other"}),
+            None,
+        )
+        .await?;
+    duplicate.assert_problem(StatusCode::CONFLICT);
+    assert_eq!(duplicate.fields(), ["email"]);
+    assert_eq!(duplicate.body["instance"], "/api/v1/accounts");
+
+    let anonymous = app.get("/me", None).await?;
+    anonymous.assert_problem(StatusCode::UNAUTHORIZED);
+    assert!(anonymous.headers.contains_key(WWW_AUTHENTICATE));
+
+    let (access, _) = app.login("dora@EXAMPLE.com", PASSWORD).await?;
+    let me = app.get("/me", Some(&access)).await?;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body, created);
+    Ok(())
+}
+
+async fn names_every_invalid_field(app: &TestApp) -> anyhow::Result<()> {
+    let empty = app.post("/accounts", json!({}), None).await?;
+    empty.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(empty.fields(), ["email", "password", "name"]);
+
+    let bad = app
+        .post(
+            "/accounts",
+            json!({"email": "not-an-email", "password": "short", "name": "  "}),
+            None,
+        )
+        .await?;
+    bad.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.fields(), ["email", "password", "name"]);
+
+    let same = app
+        .post(
+            "/accounts",
+            json!({"email": "same@example.com", "password": "SAME@example.com", "name": "S"}),
+            None,
+        )
+        .await?;
+    same.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(same.fields(), ["password"]);
+
+    let login = app.post("/auth/login", json!({"email": ""}), None).await?;
+    login.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(login.fields(), ["email", "password"]);
+
+    let broken = app
+        .client
+        .post(format!("{}/accounts", app.base))
+        .header(CONTENT_TYPE, "application/json")
+        .body("{\"email\": ")
+        .send()
+        .await?;
+    Answer::read(broken)
+        .await?
+        .assert_problem(StatusCode::BAD_REQUEST);
+
+    let wrong_type = app
+        .client
+        .post(format!("{}/accounts", app.base))
+        .header(CONTENT_TYPE, "text/plain")
+        .body("{}")
+        .send()
+        .await?;
+    Answer::read(wrong_type)
+        .await?
+        .assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    app.get("/no-such-thing", None)
+        .await?
+        .assert_problem(StatusCode::NOT_FOUND);
+    Ok(())
+}
+
+async fn login_failures_do_not_tell_whether_the_account_exists(
+    app: &TestApp,
+) -> anyhow::Result<()> {
+    app.sign_up("known@example.com").await?;
+    let wrong = app
+        .post(
+            "/auth/login",
+            json!({"email": "known@example.com", "password": "not the password"}),
+            None,
+        )
+        .await?;
+    let unknown = app
+        .post(
+            "/auth/login",
+            json!({"email": "unknown@example.com", "password": "not the password"}),
+            None,
+        )
+        .await?;
+    wrong.assert_problem(StatusCode::UNAUTHORIZED);
+    let without_id = |answer: &Answer| {
+        let mut body = answer.body.clone();
+        body.as_object_mut().map(|body| body.remove("request_id"));
+        body
+    };
+    assert_eq!(unknown.status, wrong.status);
+    assert_eq!(without_id(&unknown), without_id(&wrong));
+    let names = |answer: &Answer| {
+        let mut names: Vec<_> = answer
+            .headers
+            .keys()
+            .map(|name| name.as_str().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&unknown), names(&wrong));
+    Ok(())
+}
+
+async fn expired_forged_and_garbage_tokens_are_refused(app: &TestApp) -> anyhow::Result<()> {
+    let driver = app.sign_up("tokens@example.com").await?;
+    let (access, _) = app.login("tokens@example.com", PASSWORD).await?;
+    assert_eq!(app.get("/me", Some(&access)).await?.status, StatusCode::OK);
+    // The same session, signed with the right secret but an hour ago.
+    let session_id = decode_sid(access.split('.').nth(1).unwrap_or_default());
+    let grant = AccessGrant {
+        driver_id: driver["id"].as_i64().unwrap_or_default(),
+        session_id,
+    };
+    let secret = SecretString::from(SECRET.to_owned());
+    let expired = issue_access_token(
+        &secret,
+        grant,
+        chrono::Utc::now() - chrono::Duration::hours(1),
+        60,
+    )?;
+    let other = SecretString::from("another-secret-of-more-than-thirty-two-bytes".to_owned());
+    let forged = issue_access_token(&other, grant, chrono::Utc::now(), 600)?;
+    let tampered = {
+        let mut parts: Vec<&str> = access.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        // Another token's claims under this token's signature.
+        parts[1] = forged.split('.').nth(1).unwrap_or_default();
+        parts.join(".")
+    };
+    for token in [expired.as_str(), &forged, &tampered, "garbage", ""] {
+        app.get("/me", Some(token))
+            .await?
+            .assert_problem(StatusCode::UNAUTHORIZED);
+    }
+    Ok(())
+}
+
+/// The `sid` claim of a JWT's payload, read without a JWT library (the test checks what is
+/// on the wire).
+fn decode_sid(payload: &str) -> i64 {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .and_then(|claims| claims["sid"].as_i64())
+        .unwrap_or_default()
+}
+
+async fn refresh_rotates_and_reuse_revokes_the_chain(app: &TestApp) -> anyhow::Result<()> {
+    app.sign_up("rotate@example.com").await?;
+    let (_, first) = app.login("rotate@example.com", PASSWORD).await?;
+    let rotated = app
+        .post("/auth/refresh", json!({"refresh_token": first}), None)
+        .await?;
+    assert_eq!(rotated.status, StatusCode::OK, "{:?}", rotated.body);
+    assert_eq!(rotated.body["token_type"], "Bearer");
+    assert_eq!(rotated.body["expires_in"], 900);
+    let second = text(&rotated.body, "refresh_token");
+    let second_access = text(&rotated.body, "access_token");
+    assert_ne!(second, first);
+    assert_eq!(
+        app.get("/me", Some(&second_access)).await?.status,
+        StatusCode::OK
+    );
+
+    // The rotated token again: refused, and the whole chain with it.
+    app.post("/auth/refresh", json!({"refresh_token": first}), None)
+        .await?
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    app.post("/auth/refresh", json!({"refresh_token": second}), None)
+        .await?
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    app.get("/me", Some(&second_access))
+        .await?
+        .assert_problem(StatusCode::UNAUTHORIZED);
+
+    // Another login is another chain, untouched.
+    let (access, refresh) = app.login("rotate@example.com", PASSWORD).await?;
+    assert_eq!(app.get("/me", Some(&access)).await?.status, StatusCode::OK);
+    let answer = app
+        .post("/auth/refresh", json!({"refresh_token": refresh}), None)
+        .await?;
+    assert_eq!(answer.status, StatusCode::OK);
+    app.post("/auth/refresh", json!({"refresh_token": "made-up"}), None)
+        .await?
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    Ok(())
+}
+
+async fn logout_revokes_the_session(app: &TestApp) -> anyhow::Result<()> {
+    app.sign_up("logout@example.com").await?;
+    let (access, refresh) = app.login("logout@example.com", PASSWORD).await?;
+    let (other_access, _) = app.login("logout@example.com", PASSWORD).await?;
+    let answer = app.post("/auth/logout", json!({}), Some(&access)).await?;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    app.get("/me", Some(&access))
+        .await?
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    app.post("/auth/refresh", json!({"refresh_token": refresh}), None)
+        .await?
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/me", Some(&other_access)).await?.status,
+        StatusCode::OK
+    );
+    Ok(())
+}
+
+async fn a_password_change_revokes_the_other_sessions(app: &TestApp) -> anyhow::Result<()> {
+    let email = "change@example.com";
+    app.sign_up(email).await?;
+    let (mine, _) = app.login(email, PASSWORD).await?;
+    let (theirs, their_refresh) = app.login(email, PASSWORD).await?;
+    let new_password = "a much better passphrase";
+
+    let wrong = app
+        .post(
+            "/account/password",
+            json!({"current_password": "not it at all", "new_password": new_password}),
+            Some(&mine),
+        )
+        .await?;
+    wrong.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(wrong.fields(), ["current_password"]);
+    let weak = app
+        .post(
+            "/account/password",
+            json!({"current_password": PASSWORD, "new_password": email}),
+            Some(&mine),
+        )
+        .await?;
+    assert_eq!(weak.fields(), ["new_password"]);
+    app.post(
+        "/account/password",
+        json!({"current_password": PASSWORD, "new_password": new_password}),
+        None,
+    )
+    .await?
+    .assert_problem(StatusCode::UNAUTHORIZED);
+
+    let changed = app
+        .post(
+            "/account/password",
+            json!({"current_password": PASSWORD, "new_password": new_password}),
+            Some(&mine),
+        )
+        .await?;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{:?}", changed.body);
+    assert_eq!(app.get("/me", Some(&mine)).await?.status, StatusCode::OK);
+    app.get("/me", Some(&theirs))
+        .await?
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    app.post(
+        "/auth/refresh",
+        json!({"refresh_token": their_refresh}),
+        None,
+    )
+    .await?
+    .assert_problem(StatusCode::UNAUTHORIZED);
+    app.post(
+        "/auth/login",
+        json!({"email": email, "password": PASSWORD}),
+        None,
+    )
+    .await?
+    .assert_problem(StatusCode::UNAUTHORIZED);
+    app.login(email, new_password).await?;
+    Ok(())
+}
+
+async fn logins_are_throttled_per_account_and_per_address(app: &TestApp) -> anyhow::Result<()> {
+    app.sign_up("victim@example.com").await?;
+    app.sign_up("bystander@example.com").await?;
+    let attempt = |email: &str, password: &str, forwarded: Option<&str>| {
+        let mut request = app
+            .client
+            .post(format!("{}/auth/login", app.base))
+            .json(&json!({"email": email, "password": password}));
+        if let Some(forwarded) = forwarded {
+            request = request.header("x-forwarded-for", forwarded);
+        }
+        async move { Answer::read(request.send().await?).await }
+    };
+    // The test sets 3 failures per account and 6 per address.
+    for _ in 0..3 {
+        attempt("victim@example.com", "wrong password", None)
+            .await?
+            .assert_problem(StatusCode::UNAUTHORIZED);
+    }
+    let throttled = attempt("victim@example.com", PASSWORD, None).await?;
+    throttled.assert_problem(StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        throttled
+            .headers
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()),
+        Some("900")
+    );
+    // Another account from the same address still signs in.
+    attempt("bystander@example.com", PASSWORD, None).await?;
+    assert_eq!(
+        attempt("bystander@example.com", PASSWORD, None)
+            .await?
+            .status,
+        StatusCode::OK
+    );
+    // Failures on accounts that do not exist count for the address all the same.
+    for email in [
+        "nobody1@example.com",
+        "nobody2@example.com",
+        "nobody3@example.com",
+    ] {
+        attempt(email, "wrong password", None)
+            .await?
+            .assert_problem(StatusCode::UNAUTHORIZED);
+    }
+    attempt("bystander@example.com", PASSWORD, None)
+        .await?
+        .assert_problem(StatusCode::TOO_MANY_REQUESTS);
+    // The peer is not a trusted proxy, so a forwarded address changes nothing.
+    attempt("bystander@example.com", PASSWORD, Some("203.0.113.9"))
+        .await?
+        .assert_problem(StatusCode::TOO_MANY_REQUESTS);
+    Ok(())
+}
+
+async fn a_driver_never_sees_another_drivers_account(app: &TestApp) -> anyhow::Result<()> {
+    let alice = app.sign_up("alice@example.com").await?;
+    let bob = app.sign_up("bob@example.com").await?;
+    let (alice_access, _) = app.login("alice@example.com", PASSWORD).await?;
+    let (bob_access, bob_refresh) = app.login("bob@example.com", PASSWORD).await?;
+    assert_eq!(app.get("/me", Some(&alice_access)).await?.body, alice);
+    assert_eq!(app.get("/me", Some(&bob_access)).await?.body, bob);
+    // Alice's session under Bob's id, signed properly: the session is not Bob's.
+    let alice_sid = decode_sid(alice_access.split('.').nth(1).unwrap_or_default());
+    let secret = SecretString::from(SECRET.to_owned());
+    let crossed = issue_access_token(
+        &secret,
+        AccessGrant {
+            driver_id: bob["id"].as_i64().unwrap_or_default(),
+            session_id: alice_sid,
+        },
+        chrono::Utc::now(),
+        600,
+    )?;
+    app.get("/me", Some(&crossed))
+        .await?
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    // Alice logging out leaves Bob signed in.
+    app.post("/auth/logout", json!({}), Some(&alice_access))
+        .await?;
+    assert_eq!(
+        app.get("/me", Some(&bob_access)).await?.status,
+        StatusCode::OK
+    );
+    let refreshed = app
+        .post("/auth/refresh", json!({"refresh_token": bob_refresh}), None)
+        .await?;
+    let access = text(&refreshed.body, "access_token");
+    assert_eq!(app.get("/me", Some(&access)).await?.body, bob);
+    Ok(())
+}
+
+async fn the_openapi_document_lists_every_route(app: &TestApp) -> anyhow::Result<()> {
+    let answer = app.get("/openapi.json", None).await?;
+    assert_eq!(answer.status, StatusCode::OK);
+    let doc = answer.body;
+    assert!(
+        text(&doc, "openapi").starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    for (path, method) in [
+        ("/api/v1/accounts", "post"),
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/refresh", "post"),
+        ("/api/v1/auth/logout", "post"),
+        ("/api/v1/account/password", "post"),
+        ("/api/v1/me", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing"
+        );
+    }
+    let login = &doc["paths"]["/api/v1/auth/login"]["post"];
+    assert!(login["requestBody"].is_object());
+    assert!(login["responses"]["429"]["content"]["application/problem+json"].is_object());
+    for schema in [
+        "Problem",
+        "FieldError",
+        "SignUpRequest",
+        "LoginRequest",
+        "RefreshRequest",
+        "PasswordChangeRequest",
+        "TokenResponse",
+        "DriverView",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} missing"
+        );
+    }
+    assert!(doc["components"]["schemas"]["Problem"]["properties"]["type"].is_object());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    Ok(())
+}
+
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() -> anyhow::Result<()> {
+                    let app = super::TestApp::spawn(super::Backend::Sqlite).await?;
+                    super::$scenario(&app).await?;
+                    app.stop().await
+                }
+            )*
+        }
+        mod mariadb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() -> anyhow::Result<()> {
+                    let app = super::TestApp::spawn(super::Backend::MariaDb).await?;
+                    super::$scenario(&app).await?;
+                    app.stop().await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    signs_up_and_sees_itself,
+    names_every_invalid_field,
+    login_failures_do_not_tell_whether_the_account_exists,
+    expired_forged_and_garbage_tokens_are_refused,
+    refresh_rotates_and_reuse_revokes_the_chain,
+    logout_revokes_the_session,
+    a_password_change_revokes_the_other_sessions,
+    logins_are_throttled_per_account_and_per_address,
+    a_driver_never_sees_another_drivers_account,
+    the_openapi_document_lists_every_route,
+);
