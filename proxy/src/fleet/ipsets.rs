@@ -14,12 +14,16 @@ use async_trait::async_trait;
 use ipnet::IpNet;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
+use prometheus::IntGauge;
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamReadReply;
 use redis::{RedisError, Value};
 use serde::{Deserialize, Serialize};
 
-use super::{EntryId, Fleet, FleetError, READ_BATCH, READ_BLOCK, Reconnect, newest_entry};
+use super::{
+    EntryId, Fleet, FleetError, Follower, READ_BATCH, READ_BLOCK, Reconnect, follow_until_shutdown,
+    newest_entry,
+};
 use crate::security::ipsets::{Entry, IpSets, List, Origin, parse_network};
 
 /// Changes kept in the stream for proxies that were away; past it they load the whole hash.
@@ -145,63 +149,6 @@ impl IpSetFollower {
         IpSetFollower { fleet, ip_sets }
     }
 
-    /// One connection's life: load what this proxy may have missed, then apply changes as they
-    /// come until something fails.
-    async fn follow(
-        &self,
-        position: &mut Option<EntryId>,
-        reconnect: &mut Reconnect,
-    ) -> Result<(), FleetError> {
-        let fleet = &self.fleet;
-        let changes_key = fleet.ip_set_changes_key();
-        let mut connection = fleet.follower_connection().await?;
-        let caught_up = match *position {
-            Some(at) => !self.missed_changes(&mut connection, at).await?,
-            None => false,
-        };
-        let mut from = match *position {
-            Some(at) if caught_up => at,
-            _ => {
-                // The newest change first: one made while the hash is read is applied twice,
-                // which is harmless, rather than not at all.
-                let newest = newest_entry(&mut connection, &changes_key)
-                    .await
-                    .map_err(|source| fleet.failed(source))?;
-                let loaded = self.load_all(&mut connection).await?;
-                tracing::info!(entries = loaded, "Loaded the fleet's IP sets.");
-                newest
-            }
-        };
-        *position = Some(from);
-        fleet.metrics.ip_sets_up.set(1);
-        reconnect.connected();
-        loop {
-            let reply: Option<StreamReadReply> = redis::cmd("XREAD")
-                .arg("COUNT")
-                .arg(READ_BATCH)
-                .arg("BLOCK")
-                .arg(READ_BLOCK.as_millis() as u64)
-                .arg("STREAMS")
-                .arg(&changes_key)
-                .arg(from.to_string())
-                .query_async(&mut connection)
-                .await
-                .map_err(|source| fleet.failed(source))?;
-            let entries = reply
-                .into_iter()
-                .flat_map(|reply| reply.keys)
-                .flat_map(|key| key.ids);
-            for entry in entries {
-                let Some(id) = EntryId::parse(&entry.id) else {
-                    continue;
-                };
-                self.apply(&entry.id, &entry.map);
-                from = id;
-                *position = Some(id);
-            }
-        }
-    }
-
     /// Whether changes after `position` were trimmed from the stream before this proxy read
     /// them.
     async fn missed_changes(
@@ -317,23 +264,79 @@ fn decode(field: &str, stored: &str) -> Option<(List, Entry)> {
 }
 
 #[async_trait]
-impl BackgroundService for IpSetFollower {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        let mut position = None;
-        let mut reconnect = Reconnect::new(&self.fleet.config);
-        let up = &self.fleet.metrics.ip_sets_up;
+impl Follower for IpSetFollower {
+    const WHAT: &'static str = "IP-set changes";
+
+    fn fleet(&self) -> &Fleet {
+        &self.fleet
+    }
+
+    fn connected_gauge(&self) -> &IntGauge {
+        &self.fleet.metrics.ip_sets_up
+    }
+
+    /// One connection's life: load what this proxy may have missed, then apply changes as they
+    /// come until something fails.
+    async fn follow(
+        &self,
+        position: &mut Option<EntryId>,
+        reconnect: &mut Reconnect,
+    ) -> Result<(), FleetError> {
+        let fleet = &self.fleet;
+        let changes_key = fleet.ip_set_changes_key();
+        let mut connection = fleet.follower_connection().await?;
+        let caught_up = match *position {
+            Some(at) => !self.missed_changes(&mut connection, at).await?,
+            None => false,
+        };
+        let mut from = match *position {
+            Some(at) if caught_up => at,
+            _ => {
+                // The newest change first: one made while the hash is read is applied twice,
+                // which is harmless, rather than not at all.
+                let newest = newest_entry(&mut connection, &changes_key)
+                    .await
+                    .map_err(|source| fleet.failed(source))?;
+                let loaded = self.load_all(&mut connection).await?;
+                tracing::info!(entries = loaded, "Loaded the fleet's IP sets.");
+                newest
+            }
+        };
+        *position = Some(from);
+        fleet.metrics.ip_sets_up.set(1);
+        reconnect.connected();
         loop {
-            let result = tokio::select! {
-                _ = shutdown.changed() => return,
-                result = self.follow(&mut position, &mut reconnect) => result,
-            };
-            if !reconnect
-                .after("IP-set changes", result, up, &mut shutdown)
+            let reply: Option<StreamReadReply> = redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(READ_BATCH)
+                .arg("BLOCK")
+                .arg(READ_BLOCK.as_millis() as u64)
+                .arg("STREAMS")
+                .arg(&changes_key)
+                .arg(from.to_string())
+                .query_async(&mut connection)
                 .await
-            {
-                return;
+                .map_err(|source| fleet.failed(source))?;
+            let entries = reply
+                .into_iter()
+                .flat_map(|reply| reply.keys)
+                .flat_map(|key| key.ids);
+            for entry in entries {
+                let Some(id) = EntryId::parse(&entry.id) else {
+                    continue;
+                };
+                self.apply(&entry.id, &entry.map);
+                from = id;
+                *position = Some(id);
             }
         }
+    }
+}
+
+#[async_trait]
+impl BackgroundService for IpSetFollower {
+    async fn start(&self, shutdown: ShutdownWatch) {
+        follow_until_shutdown(self, None, shutdown).await;
     }
 }
 

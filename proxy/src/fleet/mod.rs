@@ -178,6 +178,47 @@ impl Fleet {
     }
 }
 
+/// A background reader of one of the fleet's streams.
+#[async_trait::async_trait]
+trait Follower: Send + Sync {
+    /// What it follows, for log lines.
+    const WHAT: &'static str;
+
+    fn fleet(&self) -> &Fleet;
+
+    /// 1 while a connection lives.
+    fn connected_gauge(&self) -> &IntGauge;
+
+    /// One connection's life, from `position` (updated as entries are applied); returns when
+    /// the connection fails, after calling `reconnect.connected()` once it worked.
+    async fn follow(
+        &self,
+        position: &mut Option<EntryId>,
+        reconnect: &mut Reconnect,
+    ) -> Result<(), FleetError>;
+}
+
+/// Runs `follower` from `position` until shutdown, reconnecting after each failure.
+async fn follow_until_shutdown<F: Follower>(
+    follower: &F,
+    mut position: Option<EntryId>,
+    mut shutdown: ShutdownWatch,
+) {
+    let mut reconnect = Reconnect::new(&follower.fleet().config);
+    loop {
+        let result = tokio::select! {
+            _ = shutdown.changed() => return,
+            result = follower.follow(&mut position, &mut reconnect) => result,
+        };
+        if !reconnect
+            .after(F::WHAT, result, follower.connected_gauge(), &mut shutdown)
+            .await
+        {
+            return;
+        }
+    }
+}
+
 /// The pauses of a follower between connections: doubling from `FIRST_RECONNECT_DELAY` up to
 /// `fleet.max_reconnect_delay`, back to the first once a connection works again.
 #[derive(Debug)]

@@ -10,11 +10,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
+use prometheus::IntGauge;
 use redis::RedisError;
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamReadReply;
 
-use super::{EntryId, Fleet, FleetError, READ_BATCH, READ_BLOCK, Reconnect, newest_entry};
+use super::{
+    EntryId, Fleet, FleetError, Follower, READ_BATCH, READ_BLOCK, Reconnect, follow_until_shutdown,
+    newest_entry,
+};
 use crate::cache::purge::PurgeRule;
 use crate::cache::zones::CacheZones;
 
@@ -69,69 +73,6 @@ impl PurgeFollower {
             fleet,
             zones,
             positions,
-        }
-    }
-
-    /// One connection's life: catch up, then read new entries until something fails.
-    async fn follow(
-        &self,
-        position: &mut Option<EntryId>,
-        reconnect: &mut Reconnect,
-    ) -> Result<(), FleetError> {
-        let fleet = &self.fleet;
-        let failed = |source| fleet.failed(source);
-        let mut connection = fleet.follower_connection().await?;
-        let start = match *position {
-            Some(at) => {
-                self.check_reach(&mut connection, at).await?;
-                at
-            }
-            None => {
-                // Everything before the newest entry happened before this proxy stored
-                // anything it could still serve; recording that much now lets a restart
-                // catch up on what comes later.
-                let newest = newest_entry(&mut connection, &fleet.log_key)
-                    .await
-                    .map_err(failed)?;
-                self.positions.store(newest);
-                newest
-            }
-        };
-        let mut from = start;
-        *position = Some(start);
-        fleet.metrics.up.set(1);
-        reconnect.connected();
-        tracing::info!(redis = %fleet.target, from = %start, "Following the fleet's purge log.");
-        loop {
-            let reply: Option<StreamReadReply> = redis::cmd("XREAD")
-                .arg("COUNT")
-                .arg(READ_BATCH)
-                .arg("BLOCK")
-                .arg(READ_BLOCK.as_millis() as u64)
-                .arg("STREAMS")
-                .arg(&fleet.log_key)
-                .arg(from.to_string())
-                .query_async(&mut connection)
-                .await
-                .map_err(failed)?;
-            let entries = reply
-                .into_iter()
-                .flat_map(|reply| reply.keys)
-                .flat_map(|key| key.ids);
-            let mut last = None;
-            for entry in entries {
-                let Some(id) = EntryId::parse(&entry.id) else {
-                    continue;
-                };
-                self.apply(&entry.id, &entry.map).await;
-                last = Some(id);
-            }
-            if let Some(id) = last {
-                from = id;
-                *position = Some(id);
-                self.positions.store(id);
-                self.zones.observe();
-            }
         }
     }
 
@@ -223,23 +164,85 @@ impl PurgeFollower {
 }
 
 #[async_trait]
-impl BackgroundService for PurgeFollower {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        let mut position = self.positions.load();
-        let mut reconnect = Reconnect::new(&self.fleet.config);
-        let up = &self.fleet.metrics.up;
+impl Follower for PurgeFollower {
+    const WHAT: &'static str = "purge log";
+
+    fn fleet(&self) -> &Fleet {
+        &self.fleet
+    }
+
+    fn connected_gauge(&self) -> &IntGauge {
+        &self.fleet.metrics.up
+    }
+
+    /// One connection's life: catch up, then read new entries until something fails.
+    async fn follow(
+        &self,
+        position: &mut Option<EntryId>,
+        reconnect: &mut Reconnect,
+    ) -> Result<(), FleetError> {
+        let fleet = &self.fleet;
+        let failed = |source| fleet.failed(source);
+        let mut connection = fleet.follower_connection().await?;
+        let start = match *position {
+            Some(at) => {
+                self.check_reach(&mut connection, at).await?;
+                at
+            }
+            None => {
+                // Everything before the newest entry happened before this proxy stored
+                // anything it could still serve; recording that much now lets a restart
+                // catch up on what comes later.
+                let newest = newest_entry(&mut connection, &fleet.log_key)
+                    .await
+                    .map_err(failed)?;
+                self.positions.store(newest);
+                newest
+            }
+        };
+        let mut from = start;
+        *position = Some(start);
+        fleet.metrics.up.set(1);
+        reconnect.connected();
+        tracing::info!(redis = %fleet.target, from = %start, "Following the fleet's purge log.");
         loop {
-            let result = tokio::select! {
-                _ = shutdown.changed() => return,
-                result = self.follow(&mut position, &mut reconnect) => result,
-            };
-            if !reconnect
-                .after("purge log", result, up, &mut shutdown)
+            let reply: Option<StreamReadReply> = redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(READ_BATCH)
+                .arg("BLOCK")
+                .arg(READ_BLOCK.as_millis() as u64)
+                .arg("STREAMS")
+                .arg(&fleet.log_key)
+                .arg(from.to_string())
+                .query_async(&mut connection)
                 .await
-            {
-                return;
+                .map_err(failed)?;
+            let entries = reply
+                .into_iter()
+                .flat_map(|reply| reply.keys)
+                .flat_map(|key| key.ids);
+            let mut last = None;
+            for entry in entries {
+                let Some(id) = EntryId::parse(&entry.id) else {
+                    continue;
+                };
+                self.apply(&entry.id, &entry.map).await;
+                last = Some(id);
+            }
+            if let Some(id) = last {
+                from = id;
+                *position = Some(id);
+                self.positions.store(id);
+                self.zones.observe();
             }
         }
+    }
+}
+
+#[async_trait]
+impl BackgroundService for PurgeFollower {
+    async fn start(&self, shutdown: ShutdownWatch) {
+        follow_until_shutdown(self, self.positions.load(), shutdown).await;
     }
 }
 

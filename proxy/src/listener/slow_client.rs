@@ -164,7 +164,9 @@ impl AsyncRead for SlowClientGuard {
                 if let Some(counter) = &self.slow_clients {
                     counter.inc();
                 }
-                tracing::info!(
+                // Debug only: under a slowloris attack this happens for every socket held; the
+                // metric counts them all.
+                tracing::debug!(
                     peer = ?self.inner.get_socket_digest().and_then(|digest| digest.peer_addr().cloned()),
                     ?timeout,
                     "Closing a connection whose request header did not arrive in time (listener.client_header_timeout)."
