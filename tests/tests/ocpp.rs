@@ -142,6 +142,8 @@ impl Stack {
                 status,
                 expires_at,
                 group_token: group.map(str::to_owned),
+                driver_id: None,
+                label: None,
             })
             .await?;
         Ok(())

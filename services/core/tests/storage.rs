@@ -62,6 +62,8 @@ fn demo_location(name: &str) -> NewLocation {
         latitude: 40.416775,
         longitude: -3.703790,
         time_zone: "Europe/Madrid".into(),
+        opening_hours: None,
+        tariff_text: None,
     }
 }
 
@@ -113,12 +115,12 @@ async fn check_migrations_apply_once(db: &Database) {
         .expect("pending migrations are listed");
     assert_eq!(
         pending,
-        vec![1, 2, 3],
+        vec![1, 2, 3, 4],
         "a fresh database lacks every migration"
     );
 
     let applied = db.migrate().await.expect("migrations apply");
-    assert_eq!(applied, vec![1, 2, 3]);
+    assert_eq!(applied, vec![1, 2, 3, 4]);
     assert!(db.pending_migrations().await.expect("listed").is_empty());
 
     let again = db.migrate().await.expect("a second run succeeds");
@@ -550,6 +552,8 @@ async fn check_id_tokens(db: &Database) {
             status: IdTokenStatus::Accepted,
             expires_at: Some(expires),
             group_token: Some("FLEET-A".into()),
+            driver_id: None,
+            label: None,
         })
         .await
         .expect("created");
@@ -591,6 +595,8 @@ async fn check_id_tokens(db: &Database) {
                 status: IdTokenStatus::Accepted,
                 expires_at: None,
                 group_token: None,
+                driver_id: None,
+                label: None,
             })
             .await,
         "ID token",
@@ -937,6 +943,7 @@ async fn check_api_keys(db: &Database) {
         key_hash: hash.clone(),
         scopes: vec!["sessions:read".into(), "locations:read".into()],
         operator_id: Some(operator),
+        driver_id: None,
     };
     let id = keys.create(&new).await.expect("created");
 
@@ -989,7 +996,7 @@ async fn check_api_keys(db: &Database) {
             ..new.clone()
         })
         .await,
-        "operator",
+        "operator or driver",
     );
     let system_key = keys
         .create(&NewApiKey {

@@ -359,8 +359,8 @@ impl OcppSettings {
     }
 }
 
-/// How the public API signs drivers in: token lifetimes, the signing secret, login throttling
-/// and which peers may say who the client is.
+/// How the public API treats its clients: token lifetimes, the signing secret, login
+/// throttling, which peers may say who the client is, request rate limits and CORS.
 #[derive(Debug, Clone)]
 pub struct ApiAccountSettings {
     /// The HMAC-SHA256 key of access tokens, shared by every API instance. Unset means the API
@@ -379,6 +379,17 @@ pub struct ApiAccountSettings {
     /// Peers (the proxy, the ALB) whose `X-Forwarded-For` names the client; from any other
     /// peer the socket address is the client.
     pub trusted_proxies: TrustedProxies,
+    /// The window the request rate limits count in.
+    pub rate_limit_window: Duration,
+    /// Requests one API key may make per window (0: no limit).
+    pub rate_limit_per_key: u32,
+    /// Requests one signed-in driver may make per window, over all their tokens (0: no limit).
+    pub rate_limit_per_user: u32,
+    /// Requests without credentials one client address may make per window (0: no limit).
+    pub rate_limit_per_ip: u32,
+    /// Origins of web pages allowed to call the API from a browser (the website when it is
+    /// served from another origin, such as CloudFront). Empty: none but the API's own.
+    pub cors_origins: CorsOrigins,
 }
 
 /// The shortest `api.token_secret` accepted: HMAC-SHA256 wants a key of the hash's size.
@@ -395,6 +406,11 @@ impl ApiAccountSettings {
             login_failures_per_ip: r.value("api.login_failures_per_ip", 20),
             login_failure_window: r.value("api.login_failure_window", Duration::from_secs(15 * 60)),
             trusted_proxies: r.value("api.trusted_proxies", TrustedProxies::default()),
+            rate_limit_window: r.value("api.rate_limit_window", Duration::from_secs(60)),
+            rate_limit_per_key: r.value("api.rate_limit_per_key", 1200),
+            rate_limit_per_user: r.value("api.rate_limit_per_user", 600),
+            rate_limit_per_ip: r.value("api.rate_limit_per_ip", 300),
+            cors_origins: r.value("api.cors_origins", CorsOrigins::default()),
         }
     }
 
@@ -412,6 +428,7 @@ impl ApiAccountSettings {
             ("api.access_token_ttl", self.access_token_ttl),
             ("api.refresh_token_ttl", self.refresh_token_ttl),
             ("api.login_failure_window", self.login_failure_window),
+            ("api.rate_limit_window", self.rate_limit_window),
         ];
         for (key, value) in positive {
             if value.is_zero() {
@@ -521,6 +538,67 @@ impl ConfigValue for TrustedProxies {
             .map(|(address, bits)| format!("{address}/{bits}"))
             .collect();
         format!("{:?}", items.join(", "))
+    }
+}
+
+/// Web origins allowed to call the API from a browser: a comma-separated list of
+/// `scheme://host[:port]`, such as `https://www.example.com`. Empty by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CorsOrigins(Vec<String>);
+
+impl CorsOrigins {
+    /// Whether a request's `Origin` header value is one of them (exact, ASCII case-insensitive).
+    pub fn allows(&self, origin: &str) -> bool {
+        self.0
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(origin))
+    }
+}
+
+impl ConfigValue for CorsOrigins {
+    const EXPECTED: &'static str =
+        "a comma-separated list of origins, like \"https://www.example.com, https://example.com\"";
+    fn from_text(text: &str) -> Result<Self, String> {
+        let mut origins = Vec::new();
+        for item in text
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+        {
+            let rest = item
+                .strip_prefix("https://")
+                .or_else(|| item.strip_prefix("http://"))
+                .ok_or_else(|| format!("`{item}` does not start with https:// or http://"))?;
+            if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) || item == "*" {
+                return Err(format!(
+                    "`{item}` is not an origin (scheme://host[:port], no path)"
+                ));
+            }
+            origins.push(item.to_owned());
+        }
+        Ok(CorsOrigins(origins))
+    }
+    fn from_toml(value: &toml::Value) -> Result<Self, String> {
+        match value {
+            toml::Value::String(text) => Self::from_text(text),
+            toml::Value::Array(items) => {
+                let mut texts = Vec::new();
+                for item in items {
+                    match item {
+                        toml::Value::String(text) => texts.push(text.as_str()),
+                        other => return Err(format!("expected text, found {}", other.type_str())),
+                    }
+                }
+                Self::from_text(&texts.join(","))
+            }
+            other => Err(format!(
+                "expected a list of origins, found {}",
+                other.type_str()
+            )),
+        }
+    }
+    fn display(&self) -> String {
+        format!("{:?}", self.0.join(", "))
     }
 }
 

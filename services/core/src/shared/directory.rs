@@ -97,6 +97,35 @@ impl Directory {
         }
     }
 
+    /// The current owners of several names at once (one round trip on Redis), in order.
+    pub async fn owners(&self, names: &[String]) -> Result<Vec<Option<String>>, SharedError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.store {
+            Store::InProcess(map) => {
+                let now = Instant::now();
+                let mut map = map.lock();
+                Ok(names
+                    .iter()
+                    .map(|name| map.get(name, now).cloned())
+                    .collect())
+            }
+            Store::Redis(link) => {
+                let mut connection = link.connection();
+                let mut command = redis::cmd("MGET");
+                for name in names {
+                    command.arg(link.key("directory", name));
+                }
+                link.within(
+                    "MGET",
+                    command.query_async::<Vec<Option<String>>>(&mut connection),
+                )
+                .await
+            }
+        }
+    }
+
     /// Gives the entry a fresh `ttl` if `owner` still owns it; false (and untouched) otherwise.
     pub async fn refresh(
         &self,

@@ -22,6 +22,8 @@ pub struct ApiKeyRecord {
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The driver whose data the key reaches; `None` for operators' keys.
+    pub driver_id: Option<i64>,
 }
 
 impl ApiKeyRecord {
@@ -43,6 +45,17 @@ pub struct NewApiKey {
     pub key_hash: String,
     pub scopes: Vec<String>,
     pub operator_id: Option<i64>,
+    pub driver_id: Option<i64>,
+}
+
+macro_rules! select {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, name, prefix, key_hash, scopes, operator_id, created_at, last_used_at, ",
+            "revoked_at, driver_id FROM api_keys ",
+            $rest
+        )
+    };
 }
 
 /// The `api_keys` table; from [`Database::api_keys`].
@@ -58,14 +71,15 @@ impl ApiKeys<'_> {
         let scopes = new.scopes.join(" ");
         let result = with_pool!(self.db, |pool| {
             sqlx::query(
-                "INSERT INTO api_keys (name, prefix, key_hash, scopes, operator_id, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO api_keys (name, prefix, key_hash, scopes, operator_id, driver_id, \
+                 created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&new.name)
             .bind(&new.prefix)
             .bind(&new.key_hash)
             .bind(&scopes)
             .bind(new.operator_id)
+            .bind(new.driver_id)
             .bind(Stamp::now())
             .execute(pool)
             .await
@@ -76,8 +90,11 @@ impl ApiKeys<'_> {
                 err,
                 "API key",
                 format!("prefix `{}`", new.prefix),
-                "operator",
-                format!("id {}", new.operator_id.unwrap_or_default()),
+                "operator or driver",
+                format!(
+                    "operator id {:?}, driver id {:?}",
+                    new.operator_id, new.driver_id
+                ),
             )
         })
     }
@@ -85,13 +102,10 @@ impl ApiKeys<'_> {
     /// The key with this prefix, revoked or not, if there is one.
     pub async fn find_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StorageError> {
         with_pool!(self.db, |pool| {
-            sqlx::query_as::<_, ApiKeyRecord>(
-                "SELECT id, name, prefix, key_hash, scopes, operator_id, created_at, \
-                 last_used_at, revoked_at FROM api_keys WHERE prefix = ?",
-            )
-            .bind(prefix)
-            .fetch_optional(pool)
-            .await
+            sqlx::query_as::<_, ApiKeyRecord>(select!("WHERE prefix = ?"))
+                .bind(prefix)
+                .fetch_optional(pool)
+                .await
         })
         .map_err(|err| self.db.fail(err, "API key", format!("prefix `{prefix}`")))
     }
@@ -120,6 +134,44 @@ impl ApiKeys<'_> {
                 .execute(pool)
                 .await
                 .map(Done::from)
+        })
+        .map_err(|err| self.db.fail(err, "API key", format!("id {id}")))?;
+        super::found_one(done, "API key", id)
+    }
+
+    /// A driver's keys, revoked ones too, newest first.
+    pub async fn of_driver(&self, driver_id: i64) -> Result<Vec<ApiKeyRecord>, StorageError> {
+        with_pool!(self.db, |pool| {
+            sqlx::query_as::<_, ApiKeyRecord>(select!("WHERE driver_id = ? ORDER BY id DESC"))
+                .bind(driver_id)
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(|err| {
+            self.db
+                .fail(err, "API key", format!("of driver id {driver_id}"))
+        })
+    }
+
+    /// Revokes a key only if it belongs to the driver; `NotFound` otherwise, so that another
+    /// driver's key looks the same as one that does not exist.
+    pub async fn revoke_of_driver(
+        &self,
+        driver_id: i64,
+        id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let done = with_pool!(self.db, |pool| {
+            sqlx::query(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) \
+                 WHERE id = ? AND driver_id = ?",
+            )
+            .bind(Stamp::new(at))
+            .bind(id)
+            .bind(driver_id)
+            .execute(pool)
+            .await
+            .map(Done::from)
         })
         .map_err(|err| self.db.fail(err, "API key", format!("id {id}")))?;
         super::found_one(done, "API key", id)

@@ -712,4 +712,27 @@ impl ChargePoints<'_> {
                 .fail(err, "connector", format!("of EVSE id {evse_id}"))
         })
     }
+
+    /// The charger's EVSEs with their connectors, as [`super::Locations::equipment`] gives
+    /// them for a location; empty when the charger is not accepted.
+    pub async fn equipment(
+        &self,
+        charge_point_id: i64,
+    ) -> Result<Vec<super::locations::EquipmentRow>, StorageError> {
+        use super::locations::{EQUIPMENT_ORDER, EQUIPMENT_SELECT};
+        with_pool!(self.db, |pool| {
+            let mut query = sqlx::QueryBuilder::new(EQUIPMENT_SELECT);
+            query.push(" AND cp.id = ");
+            query.push_bind(charge_point_id);
+            query.push(EQUIPMENT_ORDER);
+            query
+                .build_query_as::<super::locations::EquipmentRow>()
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(|err| {
+            self.db
+                .fail(err, "EVSE", format!("of charge point id {charge_point_id}"))
+        })
+    }
 }

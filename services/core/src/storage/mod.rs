@@ -71,7 +71,10 @@ pub use drivers::{Driver, DriverSession, Drivers, NewDriver, NewDriverSession};
 pub use error::StorageError;
 pub use id_tokens::{IdToken, IdTokens, NewIdToken};
 pub use local_list::{LocalList, LocalListEntry, LocalListUpdate};
-pub use locations::{Location, Locations, NewLocation};
+pub use locations::{
+    EquipmentRow, Location, LocationHit, LocationSearch, Locations, NewLocation, SearchArea,
+    SearchPosition,
+};
 pub use operators::{NewOperator, Operator, Operators};
 pub use reservations::{NewReservation, Reservation, ReservationStatus, Reservations};
 pub use transactions::{

@@ -437,6 +437,75 @@ impl Transactions<'_> {
             )
         })
     }
+
+    /// A driver's transactions (started with one of the driver's ID tokens), newest first,
+    /// after the transaction `before` when given; only running ones when `active_only`.
+    pub async fn of_driver(
+        &self,
+        driver_id: i64,
+        active_only: bool,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Transaction>, StorageError> {
+        with_pool!(self.db, |pool| {
+            // `it.token = t.id_token`, in this order, so SQLite compares with the token
+            // column's NOCASE collation, as MySQL's collation does.
+            let mut query = QueryBuilder::new(
+                "SELECT t.id, t.charge_point_id, t.evse_number, t.id_token, t.meter_start_wh, \
+                 t.meter_stop_wh, t.started_at, t.stopped_at, t.stop_reason, t.created_at, \
+                 t.reservation_id, t.stop_id_token, t.start_auth_status \
+                 FROM transactions t JOIN id_tokens it ON it.token = t.id_token \
+                 WHERE it.driver_id = ",
+            );
+            query.push_bind(driver_id);
+            if active_only {
+                query.push(" AND t.stopped_at IS NULL");
+            }
+            if let Some(before) = before {
+                query.push(" AND t.id < ");
+                query.push_bind(before);
+            }
+            query.push(" ORDER BY t.id DESC LIMIT ");
+            query.push_bind(i64::from(limit));
+            query.build_query_as::<Transaction>().fetch_all(pool).await
+        })
+        .map_err(|err| {
+            self.db
+                .fail(err, "transaction", format!("of driver id {driver_id}"))
+        })
+    }
+
+    /// The samples of `measurand` taken last in a transaction (one per phase, or one
+    /// without a phase).
+    pub async fn latest_samples(
+        &self,
+        transaction_id: i64,
+        measurand: &str,
+    ) -> Result<Vec<MeterValue>, StorageError> {
+        with_pool!(self.db, |pool| {
+            sqlx::query_as::<_, MeterValue>(
+                "SELECT id, transaction_id, charge_point_id, evse_number, sampled_at, measurand, \
+                 NULLIF(phase, '') AS phase, unit, value, NULLIF(context, '') AS context, \
+                 NULLIF(location, '') AS location FROM meter_values \
+                 WHERE transaction_id = ? AND measurand = ? AND sampled_at = \
+                 (SELECT MAX(sampled_at) FROM meter_values WHERE transaction_id = ? \
+                 AND measurand = ?) ORDER BY id",
+            )
+            .bind(transaction_id)
+            .bind(measurand)
+            .bind(transaction_id)
+            .bind(measurand)
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(|err| {
+            self.db.fail(
+                err,
+                "meter values",
+                format!("{measurand} of transaction id {transaction_id}"),
+            )
+        })
+    }
 }
 
 /// The chargers and transactions a batch names, for the `NotFound` that one of them is
