@@ -61,6 +61,8 @@ pub async fn seed(db: &Database, data_dir: &Path) -> anyhow::Result<DemoData> {
                     latitude: 40.4273,
                     longitude: -3.6913,
                     time_zone: "Europe/Madrid".into(),
+                    opening_hours: Some(r#"{"twentyfourseven":true}"#.into()),
+                    tariff_text: Some("0.39 EUR/kWh, 0.05 EUR/min after 4 h".into()),
                 })
                 .await?
         }
@@ -88,6 +90,8 @@ pub async fn seed(db: &Database, data_dir: &Path) -> anyhow::Result<DemoData> {
                 status: IdTokenStatus::Accepted,
                 expires_at: None,
                 group_token: None,
+                driver_id: None,
+                label: None,
             })
             .await?;
     }
@@ -193,8 +197,9 @@ async fn demo_api_key(
             name: API_KEY_NAME.into(),
             prefix,
             key_hash,
-            scopes: vec!["api".into()],
+            scopes: vec!["locations:read".into()],
             operator_id: Some(operator_id),
+            driver_id: None,
         })
         .await?;
     write_private(&path, &plain)

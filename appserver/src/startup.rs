@@ -59,7 +59,7 @@ impl Application {
         for (service, listener) in self.bound {
             let address = listener.local_addr()?;
             let routes = match service {
-                ServiceName::Api => voltfleet_api::routes(),
+                ServiceName::Api => voltfleet_api::routes(&self.ctx),
                 ServiceName::Backoffice => voltfleet_backoffice::routes(),
                 ServiceName::Ocpp => {
                     let started = OcppService::start(&self.ctx, shutdown.clone())

@@ -77,6 +77,38 @@ pub enum ApiError {
     Throttled { retry_after: u64 },
     #[error("no such resource: {0}")]
     NotFound(String),
+    /// The path exists but not with this method.
+    #[error("the method is not allowed here")]
+    MethodNotAllowed,
+    /// The credentials are good but do not carry the scope this route needs.
+    #[error("the API key lacks the `{0}` scope")]
+    MissingScope(&'static str),
+    /// Too many requests in the rate-limit window.
+    #[error("the rate limit of {limit} requests per {window_seconds}s is used up")]
+    RateLimited {
+        limit: u32,
+        window_seconds: u64,
+        retry_after: u64,
+    },
+    /// The resource exists already; `field` names what collides.
+    #[error("{detail}")]
+    Conflict { field: &'static str, detail: String },
+    /// The request is valid but the state of things does not allow it now.
+    #[error("{detail}")]
+    NotNow {
+        kind: &'static str,
+        title: &'static str,
+        detail: String,
+    },
+    /// The charger answered a command with a refusal.
+    #[error("charger {charger} answered {status}")]
+    ChargerRejected { charger: String, status: String },
+    /// The charger is not connected.
+    #[error("charger {0} is not connected")]
+    ChargerOffline(String),
+    /// The charger did not answer in time.
+    #[error("{0}")]
+    ChargerTimeout(String),
     /// The API is not configured to do this.
     #[error("{0}")]
     NotConfigured(&'static str),
@@ -114,6 +146,14 @@ impl ApiError {
             ApiError::EmailTaken => StatusCode::CONFLICT,
             ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MissingScope(_) => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Conflict { .. }
+            | ApiError::NotNow { .. }
+            | ApiError::ChargerRejected { .. }
+            | ApiError::ChargerOffline(_) => StatusCode::CONFLICT,
+            ApiError::ChargerTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::NotConfigured(_) | ApiError::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -169,6 +209,60 @@ impl ApiError {
                 "There is nothing at this address.".to_owned(),
                 Vec::new(),
             ),
+            ApiError::MethodNotAllowed => (
+                "method-not-allowed",
+                "Method not allowed",
+                "This address does not answer this method; the Allow header lists the ones it does."
+                    .to_owned(),
+                Vec::new(),
+            ),
+            ApiError::MissingScope(scope) => (
+                "missing-scope",
+                "The credentials do not allow this",
+                format!("This needs an API key with the `{scope}` scope, or a driver's access token."),
+                Vec::new(),
+            ),
+            ApiError::RateLimited {
+                limit,
+                window_seconds,
+                retry_after,
+            } => (
+                "rate-limited",
+                "Too many requests",
+                format!(
+                    "At most {limit} requests per {window_seconds} seconds are allowed; try again in {retry_after} seconds."
+                ),
+                Vec::new(),
+            ),
+            ApiError::Conflict { field, detail } => (
+                "conflict",
+                "It exists already",
+                detail.clone(),
+                vec![FieldError::new(field, detail.clone())],
+            ),
+            ApiError::NotNow {
+                kind,
+                title,
+                detail,
+            } => (*kind, *title, detail.clone(), Vec::new()),
+            ApiError::ChargerRejected { charger, status } => (
+                "charger-rejected",
+                "The charger refused",
+                format!("Charger {charger} answered {status}; check its state or try another connector."),
+                Vec::new(),
+            ),
+            ApiError::ChargerOffline(charger) => (
+                "charger-offline",
+                "The charger is offline",
+                format!("Charger {charger} is not connected; try again once it is back online."),
+                Vec::new(),
+            ),
+            ApiError::ChargerTimeout(detail) => (
+                "charger-timeout",
+                "The charger did not answer",
+                detail.clone(),
+                Vec::new(),
+            ),
             ApiError::NotConfigured(what) => (
                 "not-configured",
                 "The service is not configured for this",
@@ -207,7 +301,9 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self, "The API could not answer a request.");
         }
         let mut response = problem_response(self.problem());
-        if let ApiError::Throttled { retry_after } = self {
+        if let ApiError::Throttled { retry_after } | ApiError::RateLimited { retry_after, .. } =
+            self
+        {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
@@ -253,6 +349,11 @@ pub async fn finish_problems(request: Request, next: Next) -> Response {
     parts.headers.remove(header::CONTENT_LENGTH);
     let body = serde_json::to_vec(&problem).unwrap_or_default();
     Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// The answer to a method a route does not have (axum adds the `Allow` header).
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 /// The answer to a path under `/api/v1` that names nothing.

@@ -57,7 +57,10 @@ impl TestApp {
         let layers = Layers::from_toml_str(&toml, Source::Default)?;
         let settings = Settings::from_layers(&layers)?.settings;
         let ctx = AppContext::connect(settings, Metrics::new(), true).await?;
-        let app = voltfleet_core::http::service_app(ServiceName::Api, ctx, voltfleet_api::routes());
+        let app = {
+            let routes = voltfleet_api::routes(&ctx);
+            voltfleet_core::http::service_app(ServiceName::Api, ctx, routes)
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}/api/v1", listener.local_addr()?);
         let shutdown = CancellationToken::new();
