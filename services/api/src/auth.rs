@@ -135,13 +135,18 @@ impl FromRequestParts<AppContext> for Caller {
         if let Some(caller) = parts.extensions.get::<Caller>() {
             return Ok(caller.clone());
         }
-        let caller = match presented(&parts.headers) {
-            Presented::None => Caller::Anonymous,
-            Presented::AccessToken(token) => access_token_caller(ctx, token).await?,
-            Presented::ApiKey(key) => api_key_caller(ctx, key).await?,
-        };
+        let caller = authenticate(ctx, &parts.headers).await?;
         parts.extensions.insert(caller.clone());
         Ok(caller)
+    }
+}
+
+/// Checks the credentials a request carries: `Unauthorized` when they do not hold.
+pub async fn authenticate(ctx: &AppContext, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    match presented(headers) {
+        Presented::None => Ok(Caller::Anonymous),
+        Presented::AccessToken(token) => access_token_caller(ctx, token).await,
+        Presented::ApiKey(key) => api_key_caller(ctx, key).await,
     }
 }
 

@@ -20,12 +20,10 @@ use sha2::{Digest, Sha256};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use voltfleet_core::config::CorsOrigins;
 use voltfleet_core::context::AppContext;
-use voltfleet_core::credentials::ApiKey;
 
-use crate::auth::{Presented, presented};
+use crate::auth::{self, Caller, Presented, presented};
 use crate::client::client_address;
 use crate::error::ApiError;
-use crate::tokens;
 
 /// The largest answer whose entity tag is computed; larger ones go out without one.
 const MAX_TAGGED_BODY: usize = 8 * 1024 * 1024;
@@ -91,26 +89,21 @@ fn matches_tag(if_none_match: &HeaderValue, tag: &str) -> bool {
     })
 }
 
-/// Who a request is counted as, and that identity's limit.
-fn rate_identity(ctx: &AppContext, request: &Request) -> (String, u32) {
+/// Who a request is counted as, and that identity's limit: the driver or the key its
+/// credentials prove, else its client address. Credentials that do not hold count against the
+/// address, so inventing keys or tokens never buys a fresh allowance.
+async fn rate_identity(ctx: &AppContext, request: &mut Request) -> (String, u32) {
     let settings = &ctx.settings.api_accounts;
-    match presented(request.headers()) {
-        Presented::AccessToken(token) => {
-            if let Some(secret) = settings.token_secret.as_ref()
-                && let Ok(grant) = tokens::verify_access_token(secret, token)
-            {
-                return (
-                    format!("driver:{}", grant.driver_id),
-                    settings.rate_limit_per_user,
-                );
-            }
+    match auth::authenticate(ctx, request.headers()).await {
+        Ok(caller @ Caller::Driver { driver_id, .. }) => {
+            request.extensions_mut().insert(caller);
+            return (format!("driver:{driver_id}"), settings.rate_limit_per_user);
         }
-        Presented::ApiKey(key) => {
-            if let Ok(key) = ApiKey::parse(key) {
-                return (format!("key:{}", key.prefix()), settings.rate_limit_per_key);
-            }
+        Ok(caller @ Caller::Key { key_id, .. }) => {
+            request.extensions_mut().insert(caller);
+            return (format!("key:{key_id}"), settings.rate_limit_per_key);
         }
-        Presented::None => {}
+        Ok(Caller::Anonymous) | Err(_) => {}
     }
     let client = request
         .extensions()
@@ -130,8 +123,12 @@ fn rate_identity(ctx: &AppContext, request: &Request) -> (String, u32) {
 
 /// Counts the request against its identity's limit; 429 with `Retry-After` once it is used up.
 /// Every answer carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
-pub async fn rate_limits(State(ctx): State<AppContext>, request: Request, next: Next) -> Response {
-    let (identity, limit) = rate_identity(&ctx, &request);
+pub async fn rate_limits(
+    State(ctx): State<AppContext>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let (identity, limit) = rate_identity(&ctx, &mut request).await;
     if limit == 0 || request.method() == Method::OPTIONS {
         return next.run(request).await;
     }

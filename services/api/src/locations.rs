@@ -150,10 +150,12 @@ pub struct ConnectorView {
     pub max_power_w: Option<i32>,
 }
 
-/// The search position a cursor holds.
+/// The search position a cursor holds. The sort key travels as its bits: a decimal float
+/// read back from JSON may land one unit in the last place off, and the next page would
+/// then repeat or skip a location.
 #[derive(Debug, Serialize, Deserialize)]
 struct Position {
-    key: f64,
+    key_bits: u64,
     id: i64,
 }
 
@@ -193,7 +195,7 @@ pub async fn search(
         pagination::encode(
             "locations",
             &Position {
-                key: last.position.key,
+                key_bits: last.position.key.to_bits(),
                 id: last.position.id,
             },
         )
@@ -214,6 +216,10 @@ pub async fn search(
             });
             location_view(location, &rows, &online, distance_m)
         })
+        // The database knows the last status each charger reported, not whether it is still
+        // connected; a charger that went offline while Available is not available now. Such
+        // a page is shorter, and the cursor still continues after the last location read.
+        .filter(|view: &LocationView| !search.available || view.evses_available > 0)
         .collect();
     Ok(ApiJson(Page { items, next_cursor }))
 }
@@ -401,7 +407,7 @@ fn parse_search(params: &SearchParams) -> Result<(LocationSearch, Option<(f64, f
     let limit = pagination::limit(params.limit.as_deref(), &mut errors);
     let after = pagination::decode::<Position>("locations", params.cursor.as_deref(), &mut errors)
         .map(|position| SearchPosition {
-            key: position.key,
+            key: f64::from_bits(position.key_bits),
             id: position.id,
         });
     if !errors.is_empty() {
