@@ -117,7 +117,7 @@ pub struct HistoryParams {
         (status = 202, description = "The charger accepted; the session appears in /sessions/active once it starts.", body = StartAccepted),
         (status = 401, description = "No valid credentials.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The API key lacks the `charging` scope.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The charger refused (`charger-rejected`), is offline (`charger-offline`) or busy (`charger-busy`).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The charger refused (`charger-rejected`), is offline (`charger-offline`) or busy (`charger-busy`), or the EVSE is in use, reserved or out of order (`evse-unavailable`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, each named in `errors`.", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The charger did not answer in time.", body = Problem, content_type = "application/problem+json"),
     )
@@ -163,11 +163,26 @@ pub async fn start(
         }
         other => other?,
     };
-    if !charger.evses.iter().any(|view| view.evse == evse) {
+    let Some(evse_view) = charger.evses.iter().find(|view| view.evse == evse) else {
         return Err(ApiError::Validation(vec![FieldError::new(
             "evse",
             format!("charger {} has no EVSE {evse}", charger.identity),
         )]));
+    };
+    // Available, Preparing (plugged in first, then started from the app) and a status the
+    // charger has not reported yet are for the charger to decide; these are not.
+    if matches!(
+        evse_view.status.as_str(),
+        "Charging" | "SuspendedEV" | "SuspendedEVSE" | "Reserved" | "Unavailable" | "Faulted"
+    ) {
+        return Err(ApiError::NotNow {
+            kind: "evse-unavailable",
+            title: "The EVSE cannot start a session now",
+            detail: format!(
+                "EVSE {evse} of charger {} is {}; choose another EVSE or try again later.",
+                charger.identity, evse_view.status
+            ),
+        });
     }
     let token = match &request.card {
         Some(card) => driver_card(&ctx, driver_id, card.trim()).await?,
