@@ -7,7 +7,7 @@
 //! lines. [`ApiJson`] is `axum::Json` whose rejections (bad JSON, wrong content type) are
 //! problems too.
 
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -373,20 +373,74 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
-            Err(JsonRejection::JsonDataError(err)) => Err(ApiError::MalformedBody(format!(
-                "the JSON does not have the expected fields: {}",
-                err.body_text()
-            ))),
-            Err(JsonRejection::JsonSyntaxError(err)) => Err(ApiError::MalformedBody(format!(
-                "the body is not valid JSON: {}",
-                err.body_text()
-            ))),
-            Err(other) => Err(ApiError::MalformedBody(other.body_text())),
+        if !is_json(request.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
         }
+        let bytes = match Bytes::from_request(request, state).await {
+            Ok(bytes) => bytes,
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::MalformedBody(
+                    "the body is larger than this API accepts".into(),
+                ));
+            }
+            Err(rejection) => return Err(ApiError::MalformedBody(rejection.body_text())),
+        };
+        parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// `application/json`, or any `+json` type, with or without parameters.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(mime) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|mime| mime.trim().to_ascii_lowercase())
+    else {
+        return false;
+    };
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// A body of the expected shape; a value of the wrong type is a 422 naming its field (by its
+/// path, such as `scopes[1]`), broken JSON a 400.
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let err = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Ok(value) => {
+            return deserializer.end().map(|()| value).map_err(|err| {
+                ApiError::MalformedBody(format!("the body is not valid JSON: {err}"))
+            });
+        }
+        Err(err) => err,
+    };
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    if !inner.is_data() {
+        return Err(ApiError::MalformedBody(format!(
+            "the body is not valid JSON: {inner}"
+        )));
+    }
+    let message = inner.to_string();
+    // serde_json ends its messages with the position, which the field name makes redundant.
+    let message = message
+        .rfind(" at line ")
+        .map_or(message.as_str(), |at| &message[..at]);
+    let field = if path == "." {
+        message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+            .unwrap_or("")
+            .to_owned()
+    } else {
+        path
+    };
+    if field.is_empty() {
+        return Err(ApiError::MalformedBody(format!(
+            "the JSON does not have the expected shape: {message}"
+        )));
+    }
+    Err(ApiError::Validation(vec![FieldError::new(&field, message)]))
 }
 
 impl<T: Serialize> IntoResponse for ApiJson<T> {

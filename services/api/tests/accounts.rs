@@ -77,6 +77,43 @@ async fn names_every_invalid_field(app: &TestApp) -> anyhow::Result<()> {
         .await?
         .assert_problem(StatusCode::BAD_REQUEST);
 
+    let mistyped = app
+        .post(
+            "/accounts",
+            json!({"email": ["dora@example.com"], "password": PASSWORD, "name": "Dora"}),
+            None,
+        )
+        .await?;
+    mistyped.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(mistyped.fields(), ["email"]);
+    let nested = app
+        .post(
+            "/auth/login",
+            json!({"email": "dora@example.com", "password": 42}),
+            None,
+        )
+        .await?;
+    nested.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(nested.fields(), ["password"]);
+    assert!(
+        !nested.body["errors"][0]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("line"),
+        "{:?}",
+        nested.body
+    );
+    let trailing = app
+        .client
+        .post(format!("{}/auth/login", app.base))
+        .header(CONTENT_TYPE, "application/json; charset=utf-8")
+        .body("{\"email\": \"a@example.com\", \"password\": \"x\"} trailing")
+        .send()
+        .await?;
+    Answer::read(trailing)
+        .await?
+        .assert_problem(StatusCode::BAD_REQUEST);
+
     let wrong_type = app
         .client
         .post(format!("{}/accounts", app.base))
