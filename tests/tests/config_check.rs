@@ -138,3 +138,40 @@ async fn version_and_help_name_the_commands() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn the_apis_limits_are_checked_before_it_starts() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = write_config(
+        &dir,
+        r#"
+[api]
+token_secret = "too-short"
+rate_limit_window = "0s"
+rate_limit_per_ip = -1
+cors_origins = "https://www.example.com, *"
+password_hash_concurrency = 0
+password_hash_wait = "soon"
+"#,
+    );
+    let finished = Voltfleet::new(&["config", "check", "-c", &config.display().to_string()])?
+        .output()
+        .await?;
+    assert!(!finished.status.success(), "a broken config must fail");
+    let errors = &finished.stderr;
+    for key in [
+        "api.token_secret",
+        "api.rate_limit_window",
+        "api.rate_limit_per_ip",
+        "api.cors_origins",
+        "api.password_hash_concurrency",
+        "api.password_hash_wait",
+    ] {
+        assert!(errors.contains(key), "{key} is not reported in:\n{errors}");
+    }
+    assert!(
+        !errors.contains("too-short"),
+        "a secret was printed:\n{errors}"
+    );
+    Ok(())
+}

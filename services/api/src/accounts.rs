@@ -7,8 +7,10 @@
 //! and per client address in the shared counters (`ctx.shared.locks`, Redis in the fleet), and
 //! a login is refused with 429 once either count reaches its limit within the window.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -16,6 +18,8 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use voltfleet_core::config::ApiAccountSettings;
 use voltfleet_core::context::AppContext;
 use voltfleet_core::credentials::{hash_password, verify_password};
 use voltfleet_core::storage::drivers::normalize_email;
@@ -149,6 +153,7 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 )]
 pub async fn sign_up(
     State(ctx): State<AppContext>,
+    Extension(hashing): Extension<PasswordHashing>,
     ApiJson(request): ApiJson<SignUpRequest>,
 ) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
@@ -170,7 +175,7 @@ pub async fn sign_up(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let password_hash = hash_blocking(request.password).await?;
+    let password_hash = hashing.hash(request.password).await?;
     let created = ctx
         .db
         .drivers()
@@ -212,6 +217,7 @@ pub async fn sign_up(
 )]
 pub async fn login(
     State(ctx): State<AppContext>,
+    Extension(hashing): Extension<PasswordHashing>,
     ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     ApiJson(request): ApiJson<LoginRequest>,
@@ -250,7 +256,7 @@ pub async fn login(
     let stored_hash = driver
         .as_ref()
         .map_or_else(|| DUMMY_HASH.clone(), |driver| driver.password_hash.clone());
-    let matches = verify_blocking(request.password, stored_hash).await?;
+    let matches = hashing.verify(request.password, stored_hash).await?;
     let Some(driver) = driver.filter(|_| matches) else {
         let window = settings.login_failure_window;
         tokio::try_join!(
@@ -361,6 +367,7 @@ pub async fn logout(
 )]
 pub async fn change_password(
     State(ctx): State<AppContext>,
+    Extension(hashing): Extension<PasswordHashing>,
     Authenticated(grant): Authenticated,
     ApiJson(request): ApiJson<PasswordChangeRequest>,
 ) -> Result<StatusCode, ApiError> {
@@ -378,14 +385,16 @@ pub async fn change_password(
     }
     let current = request.current_password;
     if current.len() > MAX_PASSWORD_BYTES
-        || !verify_blocking(current, driver.password_hash.clone()).await?
+        || !hashing
+            .verify(current, driver.password_hash.clone())
+            .await?
     {
         return Err(ApiError::Validation(vec![FieldError::new(
             "current_password",
             "is not the account's password",
         )]));
     }
-    let hash = hash_blocking(request.new_password).await?;
+    let hash = hashing.hash(request.new_password).await?;
     drivers.set_password_hash(driver.id, &hash).await?;
     let revoked = drivers
         .revoke_other_sessions(driver.id, grant.session_id, Utc::now())
@@ -520,17 +529,57 @@ fn password_problem(password: &str, email: &str) -> Option<&'static str> {
     }
 }
 
-async fn hash_blocking(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|err| ApiError::Internal(format!("the hashing task failed: {err}")))?
-        .map_err(|err| ApiError::Internal(err.to_string()))
+/// Runs argon2id off the async workers, a bounded number at once: a flood of logins queues
+/// here (and is refused after a wait) instead of taking every core from the other requests.
+#[derive(Debug, Clone)]
+pub struct PasswordHashing {
+    permits: Arc<Semaphore>,
+    wait: Duration,
 }
 
-async fn verify_blocking(password: String, hash: String) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+impl PasswordHashing {
+    pub fn new(settings: &ApiAccountSettings) -> PasswordHashing {
+        PasswordHashing {
+            permits: Arc::new(Semaphore::new(settings.password_hash_concurrency as usize)),
+            wait: settings.password_hash_wait,
+        }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let permit = match tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
+            .await
+        {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) | Err(_) => {
+                tracing::warn!(
+                    wait = ?self.wait,
+                    "Too many password checks at once; a request was turned away (api.password_hash_concurrency)."
+                );
+                return Err(ApiError::Unavailable(
+                    "too many password checks are waiting".into(),
+                ));
+            }
+        };
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
         .await
-        .map_err(|err| ApiError::Internal(format!("the password check failed: {err}")))
+        .map_err(|err| ApiError::Internal(format!("the password task failed: {err}")))
+    }
+
+    async fn hash(&self, password: String) -> Result<String, ApiError> {
+        self.run(move || hash_password(&password))
+            .await?
+            .map_err(|err| ApiError::Internal(err.to_string()))
+    }
+
+    async fn verify(&self, password: String, hash: String) -> Result<bool, ApiError> {
+        self.run(move || verify_password(&password, &hash)).await
+    }
 }
 
 #[cfg(test)]

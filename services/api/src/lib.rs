@@ -52,6 +52,9 @@ pub fn routes(ctx: &AppContext) -> Router<AppContext> {
         .layer(axum::middleware::from_fn(conventions::entity_tags));
     Router::new()
         .nest("/api/v1", v1)
+        .layer(axum::Extension(accounts::PasswordHashing::new(
+            &ctx.settings.api_accounts,
+        )))
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),

@@ -479,6 +479,50 @@ async fn the_openapi_document_lists_every_route(app: &TestApp) -> anyhow::Result
     Ok(())
 }
 
+/// A flood of logins waits for the few password-hashing slots; past the wait it is a 503,
+/// not every core busy with argon2.
+async fn password_checks_are_bounded(backend: Backend) -> anyhow::Result<()> {
+    let app = TestApp::spawn_with(
+        backend,
+        "password_hash_concurrency = 1\npassword_hash_wait = \"1ms\"\nlogin_failures_per_ip = 100\nlogin_failures_per_account = 100\n",
+    )
+    .await?;
+    app.sign_up("flood@example.com").await?;
+    let attempts = (0..12).map(|_| {
+        app.post(
+            "/auth/login",
+            json!({"email": "flood@example.com", "password": "not the password"}),
+            None,
+        )
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    let mut statuses = Vec::new();
+    for answer in answers {
+        let answer = answer?;
+        if answer.status == StatusCode::SERVICE_UNAVAILABLE {
+            answer.assert_problem(StatusCode::SERVICE_UNAVAILABLE);
+        }
+        statuses.push(answer.status);
+    }
+    assert!(
+        statuses.iter().all(
+            |status| [StatusCode::UNAUTHORIZED, StatusCode::SERVICE_UNAVAILABLE].contains(status)
+        ),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&StatusCode::UNAUTHORIZED), "{statuses:?}");
+    assert!(
+        statuses.contains(&StatusCode::SERVICE_UNAVAILABLE),
+        "12 logins at once with one slot and a 1 ms wait: {statuses:?}"
+    );
+    app.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_checks_are_bounded_on_sqlite() -> anyhow::Result<()> {
+    password_checks_are_bounded(Backend::Sqlite).await
+}
+
 on_both_backends!(
     signs_up_and_sees_itself,
     names_every_invalid_field,

@@ -390,6 +390,11 @@ pub struct ApiAccountSettings {
     /// Origins of web pages allowed to call the API from a browser (the website when it is
     /// served from another origin, such as CloudFront). Empty: none but the API's own.
     pub cors_origins: CorsOrigins,
+    /// Password hashes (sign-up, login, password change) computed at once; each takes a core
+    /// for tens of milliseconds, so more would only starve the other requests.
+    pub password_hash_concurrency: u32,
+    /// How long a request waits for its turn to hash before it gets a 503.
+    pub password_hash_wait: Duration,
 }
 
 /// The shortest `api.token_secret` accepted: HMAC-SHA256 wants a key of the hash's size.
@@ -411,6 +416,11 @@ impl ApiAccountSettings {
             rate_limit_per_user: r.value("api.rate_limit_per_user", 600),
             rate_limit_per_ip: r.value("api.rate_limit_per_ip", 300),
             cors_origins: r.value("api.cors_origins", CorsOrigins::default()),
+            password_hash_concurrency: r.value(
+                "api.password_hash_concurrency",
+                std::thread::available_parallelism().map_or(2, |cores| cores.get() as u32),
+            ),
+            password_hash_wait: r.value("api.password_hash_wait", Duration::from_secs(10)),
         }
     }
 
@@ -429,6 +439,7 @@ impl ApiAccountSettings {
             ("api.refresh_token_ttl", self.refresh_token_ttl),
             ("api.login_failure_window", self.login_failure_window),
             ("api.rate_limit_window", self.rate_limit_window),
+            ("api.password_hash_wait", self.password_hash_wait),
         ];
         for (key, value) in positive {
             if value.is_zero() {
@@ -438,6 +449,13 @@ impl ApiAccountSettings {
                     "give a duration such as \"15m\"",
                 );
             }
+        }
+        if self.password_hash_concurrency == 0 {
+            r.invalid(
+                "api.password_hash_concurrency",
+                "no password could ever be checked",
+                "give at least 1, such as the number of CPU cores",
+            );
         }
         if self.refresh_token_ttl <= self.access_token_ttl {
             r.invalid(
