@@ -17,6 +17,8 @@ const title = document.getElementById("page-title");
 const lead = document.getElementById("page-lead");
 const alert = document.getElementById("page-alert");
 const status = document.getElementById("page-status");
+/** Start problems show under their point; this region reads them out. */
+const announce = document.getElementById("page-announce");
 const details = document.getElementById("details");
 const points = document.getElementById("points");
 const updated = document.getElementById("updated");
@@ -33,7 +35,7 @@ function render() {
       state,
       onStart: async (which, evse) => {
         const problem = await startCharging(which, evse, state, render);
-        if (problem) say(alert, problem);
+        if (problem) say(announce, problem);
       },
     }),
   );

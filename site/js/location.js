@@ -15,6 +15,8 @@ const title = document.getElementById("page-title");
 const lead = document.getElementById("page-lead");
 const alert = document.getElementById("page-alert");
 const status = document.getElementById("page-status");
+/** Start problems show under their point; this region reads them out. */
+const announce = document.getElementById("page-announce");
 const state = { starting: null, problems: new Map() };
 let place = null;
 let shown = "";
@@ -50,7 +52,7 @@ function render() {
             state,
             onStart: async (which, evse) => {
               const problem = await startCharging(which, evse, state, render);
-              if (problem) say(alert, problem);
+              if (problem) say(announce, problem);
             },
           }),
         )

@@ -156,6 +156,11 @@ async function runSearch({ focusResults = false } = {}) {
     if (error.errors && error.errors.length) showProblems(form, alert, error);
     else say(alert, `The locations could not be loaded: ${describeError(error)}`);
     summary.textContent = "";
+    items = new Map();
+    nextCursor = null;
+    list.replaceChildren();
+    more.hidden = true;
+    mapFigure.hidden = true;
     return;
   }
   items = new Map(page.items.map((item) => [item.id, item]));

@@ -106,7 +106,11 @@ export function drawMap(container, items, origin = null) {
   const barUnits = barMetres / map.metresPerUnit;
   const scale = s(
     "g",
-    { class: "scale", "aria-hidden": "true", transform: `translate(16 ${height - 18})` },
+    {
+      class: "scale",
+      "aria-hidden": "true",
+      transform: `translate(${(width - 16 - barUnits).toFixed(1)} ${height - 18})`,
+    },
     s("line", { x1: 0, x2: barUnits.toFixed(1), y1: 0, y2: 0 }),
     s("line", { x1: 0, x2: 0, y1: -5, y2: 5 }),
     s("line", { x1: barUnits.toFixed(1), x2: barUnits.toFixed(1), y1: -5, y2: 5 }),
