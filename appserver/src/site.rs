@@ -14,10 +14,11 @@ use std::path::{Path, PathBuf};
 /// The installed location of the site, relative to the directory of the binary.
 pub const INSTALLED: &str = "../share/voltfleet/site";
 
-/// The website's directory, or `None` when there is none to serve.
+/// The website's directory, absolute (the proxy reads relative paths from its own file's
+/// directory), or `None` when there is none to serve.
 pub fn find(configured: Option<&Path>) -> Option<PathBuf> {
     if let Some(dir) = configured {
-        return Some(dir.to_path_buf());
+        return Some(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()));
     }
     let exe_dir = std::env::current_exe()
         .ok()
@@ -65,9 +66,13 @@ mod tests {
     }
 
     #[test]
-    fn a_configured_directory_wins() {
+    fn a_configured_directory_wins_made_absolute() {
         let configured = Path::new("/srv/www/voltfleet");
         assert_eq!(find(Some(configured)), Some(configured.to_path_buf()));
+        // Unit tests run in the crate's directory: `src` is a relative path that exists.
+        let relative = find(Some(Path::new("src"))).expect("configured");
+        assert!(relative.is_absolute(), "{}", relative.display());
+        assert!(relative.join("site.rs").is_file(), "{}", relative.display());
     }
 
     #[test]
