@@ -9,8 +9,9 @@ say() { printf '==> %s\n' "$*"; }
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 
-# Debian packages: the C toolchain pieces Pingora and aws-lc need, and the servers the tests use.
-packages=(cmake pkg-config mariadb-server mariadb-client redis-server redis-tools)
+# Debian packages: the C toolchain pieces Pingora and aws-lc need, the servers the tests use,
+# and the browser the website's test drives (with a font for its screenshots).
+packages=(cmake pkg-config mariadb-server mariadb-client redis-server redis-tools chromium fonts-dejavu-core)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -71,4 +72,25 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; 
   echo "$wanted" > "$stamp"
 fi
 
-say "Ready: MariaDB on 127.0.0.1:3306, Redis on 127.0.0.1:6379, test clients in .venv"
+# The browser test's driver: playwright-core and axe-core from tests/browser/package-lock.json,
+# installed again whenever the lock file changes.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  say "Installing Node.js and npm"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "Node.js $(node --version) is too old for tests/browser: playwright-core needs Node.js 20 or later" >&2
+  exit 1
+fi
+lock=tests/browser/package-lock.json
+stamp=tests/browser/node_modules/.package-lock.sha256
+wanted=$(sha256sum "$lock" | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  say "Installing the browser test packages (npm ci in tests/browser)"
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$wanted" > "$stamp"
+fi
+
+say "Ready: MariaDB on 127.0.0.1:3306, Redis on 127.0.0.1:6379, test clients in .venv, Chromium and tests/browser/node_modules"

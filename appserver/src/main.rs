@@ -4,6 +4,7 @@
 mod commands;
 mod demo;
 mod proxy;
+mod site;
 mod startup;
 
 use std::path::PathBuf;

@@ -28,7 +28,24 @@ pub struct ProxyChild {
     /// closes and the proxy stops (`--exit-with-stdin`).
     _lifeline: tokio::process::ChildStdin,
     pub listen: SocketAddr,
+    /// The website's directory, served at `/`, when there is one.
+    pub site: Option<PathBuf>,
 }
+
+/// What the website's answers carry. The site loads nothing but its own files — no inline
+/// script or style, no other origin — so the strictest policy holds.
+const SITE_HEADERS: [(&str, &str); 4] = [
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    (
+        "Permissions-Policy",
+        "geolocation=(self), camera=(), microphone=()",
+    ),
+];
 
 /// Room beyond `ocpp.diagnostics.max_size` for a multipart upload's boundaries and headers.
 const DIAGNOSTICS_SLACK: u64 = 64 * 1024;
@@ -42,11 +59,13 @@ pub fn find_binary() -> Option<PathBuf> {
     candidate.is_file().then_some(candidate)
 }
 
-/// The proxy configuration for the services at `addresses`.
+/// The proxy configuration for the services at `addresses`, and the website in `site` at `/`
+/// (every other path: the longest prefix wins).
 pub fn configuration(
     settings: &Settings,
     addresses: &[(ServiceName, SocketAddr)],
     data_dir: &Path,
+    site: Option<&Path>,
 ) -> String {
     let mut toml = String::new();
     let _ = writeln!(
@@ -103,6 +122,23 @@ pub fn configuration(
             "[[routes]]\npath = \"{prefix}\"\nupstream = \"{service}\"\n"
         );
     }
+    if let Some(site) = site {
+        // `no-cache`: the files are revalidated (a cheap 304), so edits show at the next load.
+        let _ = writeln!(
+            toml,
+            "[static_sites.website]\nroot = {:?}\ndefault_cache_control = \"no-cache\"\n",
+            site.display().to_string()
+        );
+        let headers: Vec<String> = SITE_HEADERS
+            .iter()
+            .map(|(name, value)| format!("{name:?} = {value:?}"))
+            .collect();
+        let _ = writeln!(
+            toml,
+            "[[routes]]\npath = \"/\"\nstatic = \"website\"\nset_response_headers = {{ {} }}\n",
+            headers.join(", ")
+        );
+    }
     toml
 }
 
@@ -113,11 +149,15 @@ impl ProxyChild {
         binary: &Path,
         settings: &Settings,
         addresses: &[(ServiceName, SocketAddr)],
+        site: Option<PathBuf>,
     ) -> anyhow::Result<ProxyChild> {
         let data_dir = &settings.data_dir;
         let path = data_dir.join("proxy.toml");
-        std::fs::write(&path, configuration(settings, addresses, data_dir))
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(
+            &path,
+            configuration(settings, addresses, data_dir, site.as_deref()),
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
         let mut child = Command::new(binary)
             .arg("-c")
             .arg(&path)
@@ -145,6 +185,7 @@ impl ProxyChild {
                     child,
                     _lifeline: lifeline,
                     listen: settings.up.proxy_listen,
+                    site,
                 });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

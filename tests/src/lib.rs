@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+pub mod browser;
 pub mod charger;
 pub mod fleet;
 pub mod moto;

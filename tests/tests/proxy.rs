@@ -604,8 +604,8 @@ async fn the_example_configurations_are_valid() -> anyhow::Result<()> {
         "{}",
         String::from_utf8_lossy(&checked.stderr)
     );
-    // The web-tier example names certificate and secret files that exist only on a real
-    // instance: those are the only problems -t may find in it.
+    // The web-tier example names certificate and secret files and the installed website
+    // that exist only on a real instance: those are the only problems -t may find in it.
     let web = tokio::process::Command::new(voltfleet_e2e::binary("voltfleet-proxy")?)
         .args(["-t", "-c"])
         .arg(examples.join("web-tier.toml"))
@@ -619,6 +619,7 @@ async fn the_example_configurations_are_valid() -> anyhow::Result<()> {
         assert!(
             line.contains("does not exist or is not a file")
                 || line.contains("cannot read /etc/voltfleet/")
+                || line.contains("/usr/share/voltfleet/site is not a directory")
                 || line.contains("internal-app.example.internal"),
             "unexpected problem in web-tier.toml: {line}"
         );

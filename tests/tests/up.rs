@@ -80,11 +80,17 @@ async fn up_serves_every_service_with_the_demo_data_and_restarts_without_duplica
         .map(|pools| pools.iter().filter_map(|p| p["name"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(pools, ["api", "backoffice", "ocpi", "ocpp"]);
+    // The drivers' website at /, found in the source tree; every other prefix still goes to
+    // its service (the longest prefix wins).
+    assert!(banner.contains("Website"), "{banner}");
+    let (status, home) = get(&running.proxy_url("/")).await?;
+    assert_eq!(status, 200);
+    assert!(home.contains("<title>Find a charger"), "{home}");
+    let (status, page) = get(&running.proxy_url("/charger/?id=DEMO-CP-1")).await?;
+    assert_eq!(status, 200);
+    assert!(page.contains("js/charger.js"), "{page}");
     let (status, body) = get(&running.proxy_url("/nowhere")).await?;
-    assert_eq!(
-        (status, body.as_str()),
-        (404, "No route for this address.\n")
-    );
+    assert_eq!((status, body.as_str()), (404, "Not found.\n"));
     let before = get(&running.url("ocpi", "/metrics")).await?.1;
     let (status, body) = get(&running.proxy_url("/ocpi/versions")).await?;
     assert_eq!(

@@ -11,6 +11,7 @@ use voltfleet_core::metrics::Metrics;
 use super::{load_and_init, shutdown_on_signal};
 use crate::demo::{self, DemoData};
 use crate::proxy::{self, ProxyChild};
+use crate::site;
 use crate::startup::Application;
 
 /// Migrates, seeds the demo data (once), starts every service and prints what to open.
@@ -26,7 +27,7 @@ pub async fn up(file: Option<&Path>) -> anyhow::Result<()> {
     let app = Application::bind(&ctx, &ServiceName::ALL).await?;
     let addresses = app.addresses();
     let proxy = start_proxy(&ctx, &addresses).await?;
-    print_banner(&ctx, &addresses, proxy.as_ref().map(|p| p.listen), &demo)?;
+    print_banner(&ctx, &addresses, proxy.as_ref(), &demo)?;
     let served = app.run_until_stopped(shutdown_on_signal()).await;
     if let Some(proxy) = proxy {
         proxy.stop().await;
@@ -49,15 +50,21 @@ async fn start_proxy(
         );
         return Ok(None);
     };
+    let site = site::find(ctx.settings.up.site_dir.as_deref());
+    if site.is_none() {
+        tracing::warn!(
+            "The website (site/) was not found; the proxy answers 404 at /. Run up from the repository, or set up.site_dir."
+        );
+    }
     Ok(Some(
-        ProxyChild::start(&binary, &ctx.settings, addresses).await?,
+        ProxyChild::start(&binary, &ctx.settings, addresses, site).await?,
     ))
 }
 
 fn print_banner(
     ctx: &AppContext,
     addresses: &[(ServiceName, SocketAddr)],
-    proxy: Option<SocketAddr>,
+    proxy: Option<&ProxyChild>,
     demo: &DemoData,
 ) -> std::io::Result<()> {
     let at = |service: ServiceName| {
@@ -77,10 +84,19 @@ fn print_banner(
     )?;
     writeln!(out)?;
     if let Some(proxy) = proxy {
+        let listen = proxy.listen;
         writeln!(
             out,
-            "  Proxy        http://{proxy}/   (/api/v1/, /ocpp/{{id}}, /ocpi/, /backoffice/ behind one address)"
+            "  Proxy        http://{listen}/   (/api/v1/, /ocpp/{{id}}, /ocpi/, /backoffice/ behind one address)"
         )?;
+        if let Some(site) = &proxy.site {
+            writeln!(
+                out,
+                "  Website      http://{listen}/   (from {}; a charger's QR code: http://{listen}/charger/?id={})",
+                site.display(),
+                demo.charge_points[0]
+            )?;
+        }
     }
     writeln!(
         out,

@@ -627,6 +627,9 @@ pub struct UpSettings {
     pub proxy: bool,
     pub proxy_listen: SocketAddr,
     pub proxy_admin_listen: SocketAddr,
+    /// The drivers' website that proxy serves at `/` (the repository's `site/`); `None` means
+    /// `up` looks for it (see `voltfleet::site`).
+    pub site_dir: Option<PathBuf>,
 }
 
 /// The relational database: MySQL/MariaDB (RDS) when `url` is set, else SQLite under `data_dir`.
@@ -891,6 +894,7 @@ impl Settings {
                 proxy: r.value("up.proxy", true),
                 proxy_listen: r.value("up.proxy_listen", loopback(8080)),
                 proxy_admin_listen: r.value("up.proxy_admin_listen", loopback(9180)),
+                site_dir: r.optional("up.site_dir"),
             },
         };
         settings.validate(r);
@@ -933,6 +937,15 @@ impl Settings {
                 "database.ssl_ca",
                 "the CA bundle file does not exist",
                 "give the path of a PEM file, such as the RDS global bundle",
+            );
+        }
+        if let Some(site) = &self.up.site_dir
+            && !site.join("index.html").is_file()
+        {
+            r.invalid(
+                "up.site_dir",
+                format!("{} holds no index.html", site.display()),
+                "give the directory of the website (the repository's site/, or /usr/share/voltfleet/site where it is installed), or leave it unset to have up find it",
             );
         }
         self.ocpp_protocol.validate(r);
@@ -1173,6 +1186,45 @@ mod tests {
         assert_eq!(
             diagnostics.public_url.as_deref(),
             Some("https://ocpp.example.com")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_website_directory_of_up_is_found_or_must_hold_a_site() {
+        let defaults = load_from(None, env(&[])).await.expect("defaults are valid");
+        assert_eq!(
+            defaults.settings.up.site_dir, None,
+            "unset: up looks for it"
+        );
+
+        let site = tempfile::tempdir().expect("temp dir");
+        std::fs::write(site.path().join("index.html"), "<!doctype html>").expect("write index");
+        let file = write(&format!(
+            "[up]\nsite_dir = {:?}\n",
+            site.path().display().to_string()
+        ));
+        let loaded = load_from(Some(file.path()), env(&[]))
+            .await
+            .expect("a directory with an index.html is a site");
+        assert_eq!(loaded.settings.up.site_dir.as_deref(), Some(site.path()));
+
+        let empty = tempfile::tempdir().expect("temp dir");
+        let errors = load_from(
+            None,
+            env(&[(
+                "VOLTFLEET__UP__SITE_DIR",
+                &empty.path().display().to_string(),
+            )]),
+        )
+        .await
+        .expect_err("a directory without index.html is not a site");
+        let text = errors.to_string();
+        assert!(
+            text.contains("up.site_dir")
+                && text.contains("VOLTFLEET__UP__SITE_DIR")
+                && text.contains("holds no index.html")
+                && text.contains("the repository's site/"),
+            "{text}"
         );
     }
 
