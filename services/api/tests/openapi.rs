@@ -231,3 +231,122 @@ async fn every_operation_documents_the_rate_limit_that_a_client_over_it_gets() -
     shutdown.cancel();
     Ok(())
 }
+
+/// The limit `key` (such as `minLength`) the document declares for `field` of `schema`.
+fn limit(document: &Value, schema: &str, field: &str, key: &str) -> usize {
+    let value = &document["components"]["schemas"][schema]["properties"][field][key];
+    usize::try_from(value.as_u64().unwrap_or_default()).unwrap_or_default()
+}
+
+/// The fields a 422 problem names.
+async fn refused_fields(response: reqwest::Response) -> anyhow::Result<Vec<String>> {
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await?;
+    Ok(body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|error| error["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+#[tokio::test]
+async fn the_declared_limits_of_request_fields_are_the_ones_the_handlers_enforce()
+-> anyhow::Result<()> {
+    let (base, shutdown, _dir) = spawn("").await?;
+    let client = client()?;
+    let document: Value = client
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let example = |schema: &str, field: &str| {
+        document["components"]["schemas"][schema]["properties"][field]["example"].clone()
+    };
+
+    // Sign-up: the example is a valid account; one character under the password's minimum
+    // and one over the name's maximum are refused, naming the field.
+    let min_password = limit(&document, "SignUpRequest", "password", "minLength");
+    let max_name = limit(&document, "SignUpRequest", "name", "maxLength");
+    assert_eq!((min_password, max_name), (10, 255));
+    let sign_up = |email: &str, password: String, name: String| {
+        client
+            .post(format!("{base}/accounts"))
+            .json(&json!({"email": email, "password": password, "name": name}))
+            .send()
+    };
+    let short = sign_up("a@example.com", "x".repeat(min_password - 1), "A".into()).await?;
+    assert_eq!(refused_fields(short).await?, ["password"]);
+    let long = sign_up(
+        "b@example.com",
+        "x".repeat(min_password),
+        "n".repeat(max_name + 1),
+    )
+    .await?;
+    assert_eq!(refused_fields(long).await?, ["name"]);
+    let email = example("SignUpRequest", "email");
+    let password = example("SignUpRequest", "password");
+    let created = client
+        .post(format!("{base}/accounts"))
+        .json(&json!({"email": email, "password": password, "name": example("SignUpRequest", "name")}))
+        .send()
+        .await?;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let login: Value = client
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!token.is_empty(), "{login}");
+
+    // Cards: the example is a valid card; one character over the maximum is refused.
+    let max_card = limit(&document, "AddCardRequest", "token", "maxLength");
+    assert_eq!(max_card, 20);
+    let add_card = |card: Value| {
+        client
+            .post(format!("{base}/cards"))
+            .bearer_auth(&token)
+            .json(&json!({"token": card, "label": example("AddCardRequest", "label")}))
+            .send()
+    };
+    let long = add_card(json!("C".repeat(max_card + 1))).await?;
+    assert_eq!(refused_fields(long).await?, ["token"]);
+    let added = add_card(example("AddCardRequest", "token")).await?;
+    assert_eq!(added.status(), StatusCode::CREATED);
+
+    // Charging: an EVSE under the minimum is refused.
+    let min_evse =
+        document["components"]["schemas"]["StartRequest"]["properties"]["evse"]["minimum"].as_i64();
+    assert_eq!(min_evse, Some(1));
+    let start = client
+        .post(format!("{base}/charging/start"))
+        .bearer_auth(&token)
+        .json(&json!({"charger": example("StartRequest", "charger"), "evse": 0}))
+        .send()
+        .await?;
+    assert_eq!(refused_fields(start).await?, ["evse"]);
+
+    // API keys: the example is a valid key.
+    let key = client
+        .post(format!("{base}/api-keys"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "name": example("CreateKeyRequest", "name"),
+            "scopes": example("CreateKeyRequest", "scopes"),
+        }))
+        .send()
+        .await?;
+    assert_eq!(key.status(), StatusCode::CREATED);
+    shutdown.cancel();
+    Ok(())
+}
