@@ -1,5 +1,5 @@
--- wrk script: each connection sends the queries of the file named by $API_SEARCH_QUERIES (one
--- path a line) in turn. ../run appends
+-- wrk script: the requests of a wrk thread (all connections, with -t 1) go through the queries
+-- of the file named by $API_SEARCH_QUERIES (one path a line) in turn. ../run appends
 -- bench/lib/report.lua (wrk takes one script).
 local file = assert(os.getenv("API_SEARCH_QUERIES"), "API_SEARCH_QUERIES is not set")
 local paths = {}
