@@ -45,8 +45,12 @@ static DUMMY_HASH: LazyLock<String> =
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct SignUpRequest {
+    #[schema(format = Email, max_length = 255, example = "dora@example.com")]
     pub email: String,
+    /// 10 characters or more (at most 1024 bytes), not the email.
+    #[schema(min_length = 10, max_length = 1024, example = "correct horse battery")]
     pub password: String,
+    #[schema(min_length = 1, max_length = 255, example = "Dora Driver")]
     pub name: String,
 }
 
@@ -54,7 +58,9 @@ pub struct SignUpRequest {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct LoginRequest {
+    #[schema(min_length = 1, example = "dora@example.com")]
     pub email: String,
+    #[schema(min_length = 1, max_length = 1024, example = "correct horse battery")]
     pub password: String,
 }
 
@@ -62,6 +68,7 @@ pub struct LoginRequest {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct RefreshRequest {
+    #[schema(min_length = 1)]
     pub refresh_token: String,
 }
 
@@ -69,7 +76,10 @@ pub struct RefreshRequest {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct PasswordChangeRequest {
+    #[schema(min_length = 1, max_length = 1024)]
     pub current_password: String,
+    /// 10 characters or more (at most 1024 bytes), not the email.
+    #[schema(min_length = 10, max_length = 1024)]
     pub new_password: String,
 }
 

@@ -27,7 +27,14 @@ const MAX_LABEL_CHARS: usize = 100;
 #[serde(default)]
 pub struct AddCardRequest {
     /// The number printed on the card or read from it (its UID in hex), up to 20 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 20,
+        pattern = "^[A-Za-z0-9_-]+$",
+        example = "04A2B3C4D5E6F7"
+    )]
     pub token: String,
+    #[schema(max_length = 100, example = "Keyring")]
     pub label: Option<String>,
 }
 

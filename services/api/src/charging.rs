@@ -42,10 +42,13 @@ const POWER: &str = "Power.Active.Import";
 #[serde(default)]
 pub struct StartRequest {
     /// The charger's id, such as `DEMO-CP-1`.
+    #[schema(min_length = 1, max_length = 48, example = "DEMO-CP-1")]
     pub charger: String,
     /// The EVSE number on the charger (1, 2, …).
+    #[schema(minimum = 1, maximum = 2147483647, example = 1)]
     pub evse: i64,
     /// One of the driver's cards to charge with; the driver's app token when absent.
+    #[schema(min_length = 1, max_length = 20)]
     pub card: Option<String>,
 }
 

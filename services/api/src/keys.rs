@@ -24,8 +24,10 @@ pub const MAX_KEYS_PER_DRIVER: usize = 20;
 #[serde(default)]
 pub struct CreateKeyRequest {
     /// What the key is for, such as `home automation`.
+    #[schema(min_length = 1, max_length = 100, example = "home automation")]
     pub name: String,
     /// Any of `locations:read`, `sessions:read`, `charging`, `cards`.
+    #[schema(example = json!(["locations:read", "sessions:read"]))]
     pub scopes: Vec<String>,
 }
 

@@ -7,12 +7,14 @@ use std::sync::LazyLock;
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use utoipa::openapi::path::ParameterIn;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::response::Response as ResponseDoc;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{PathItem, RefOr};
+use utoipa::openapi::{Content, Object, PathItem, Ref, RefOr, Type};
 use utoipa::{Modify, OpenApi};
 
-use crate::error::{FieldError, Problem};
+use crate::error::{FieldError, PROBLEM_JSON, Problem};
 use crate::{accounts, cards, charging, keys, locations};
 
 /// The whole document; every route of the API is listed in `paths`.
@@ -45,7 +47,7 @@ use crate::{accounts, cards, charging, keys, locations};
         cards::block,
     ),
     components(schemas(Problem, FieldError)),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &SharedAnswers),
     tags(
         (name = "accounts", description = "Drivers' accounts, sign-in and API keys"),
         (name = "locations", description = "Where to charge, with live availability"),
@@ -82,6 +84,67 @@ impl Modify for SecuritySchemes {
             ))),
         );
     }
+}
+
+/// The answers an operation gives whatever its handler does, added to every operation that
+/// can give them: a JSON body that is not JSON or not of the expected shape (400) or not sent
+/// as `application/json` (415), from `ApiJson`, on every operation that takes a body; and 429
+/// from the rate limits, which wrap every route. Every 429 carries `Retry-After`.
+#[derive(Debug)]
+struct SharedAnswers;
+
+impl Modify for SharedAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations_mut(item) {
+                let responses = &mut operation.responses.responses;
+                if operation.request_body.is_some() {
+                    responses.entry("400".to_owned()).or_insert_with(|| {
+                        problem_answer("The body is not JSON, or not JSON of the expected shape.")
+                    });
+                    responses.entry("415".to_owned()).or_insert_with(|| {
+                        problem_answer("The body is not declared as application/json.")
+                    });
+                }
+                let limited = responses
+                    .entry("429".to_owned())
+                    .or_insert_with(|| problem_answer("Rate limit used up; see Retry-After."));
+                if let RefOr::T(limited) = limited {
+                    limited
+                        .headers
+                        .entry("Retry-After".to_owned())
+                        .or_insert_with(|| {
+                            HeaderBuilder::new()
+                                .schema(Object::with_type(Type::Integer))
+                                .description(Some("Seconds until the next request may be sent."))
+                                .build()
+                        });
+                }
+            }
+        }
+    }
+}
+
+/// An answer whose body is a [`Problem`].
+fn problem_answer(description: &str) -> RefOr<ResponseDoc> {
+    let mut answer = ResponseDoc::new(description);
+    answer.content.insert(
+        PROBLEM_JSON.to_owned(),
+        Content::new(Some(Ref::from_schema_name("Problem"))),
+    );
+    RefOr::T(answer)
+}
+
+fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.post,
+        &mut item.put,
+        &mut item.patch,
+        &mut item.delete,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
 }
 
 static DOCUMENT: LazyLock<String> =
