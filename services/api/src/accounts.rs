@@ -23,7 +23,7 @@ use voltfleet_core::config::ApiAccountSettings;
 use voltfleet_core::context::AppContext;
 use voltfleet_core::credentials::{hash_password, verify_password};
 use voltfleet_core::storage::drivers::normalize_email;
-use voltfleet_core::storage::{Driver, NewDriver, NewDriverSession, StorageError};
+use voltfleet_core::storage::{Driver, DriverSession, NewDriver, NewDriverSession, StorageError};
 
 use crate::client::ClientAddress;
 use crate::error::{ApiError, ApiJson, FieldError, Problem};
@@ -311,7 +311,12 @@ pub async fn refresh(
         return Err(ApiError::Unauthorized);
     };
     let now = Utc::now();
-    if session.replaced_by.is_some() {
+    if let Some(successor) = session.replaced_by {
+        if let Some(response) =
+            reissue_lost_rotation(&ctx, secret, &session, successor, &headers).await?
+        {
+            return Ok(ApiJson(response));
+        }
         let revoked = drivers.revoke_chain(&session.chain, now).await?;
         tracing::warn!(
             driver_id = session.driver_id,
@@ -338,6 +343,56 @@ pub async fn refresh(
         return Err(ApiError::Unauthorized);
     }
     Ok(ApiJson(response))
+}
+
+/// A replaced refresh token presented again within `api.refresh_reuse_grace` of its rotation,
+/// while its successor is still unused, is a client that never got the rotation's answer: it
+/// gets a new pair, and the lost successor is superseded. `None`: a reuse.
+async fn reissue_lost_rotation(
+    ctx: &AppContext,
+    secret: &secrecy::SecretString,
+    session: &DriverSession,
+    successor: i64,
+    headers: &HeaderMap,
+) -> Result<Option<TokenResponse>, ApiError> {
+    let now = Utc::now();
+    let grace = chrono::Duration::from_std(ctx.settings.api_accounts.refresh_reuse_grace)
+        .unwrap_or_default();
+    let within_grace = session
+        .revoked_at
+        .is_some_and(|rotated| now - rotated <= grace);
+    if !within_grace {
+        return Ok(None);
+    }
+    let drivers = ctx.db.drivers();
+    let unused = drivers
+        .find_session(successor)
+        .await?
+        .is_some_and(|next| next.replaced_by.is_none() && next.is_active(now));
+    if !unused {
+        return Ok(None);
+    }
+    let (response, new_id) = issue(
+        ctx,
+        secret,
+        session.driver_id,
+        session.chain.clone(),
+        headers,
+    )
+    .await?;
+    if !drivers
+        .reissue_rotation(session.id, successor, new_id, now)
+        .await?
+    {
+        drivers.revoke_session(new_id, now).await?;
+        return Ok(None);
+    }
+    tracing::info!(
+        driver_id = session.driver_id,
+        session_id = session.id,
+        "A refresh token was presented again soon after its rotation, whose answer was lost; a new pair replaces the unused one."
+    );
+    Ok(Some(response))
 }
 
 /// Logout: the session of the access token is revoked, with its refresh token.

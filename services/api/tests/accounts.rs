@@ -233,16 +233,25 @@ async fn refresh_rotates_and_reuse_revokes_the_chain(app: &TestApp) -> anyhow::R
         StatusCode::OK
     );
 
-    // The rotated token again: refused, and the whole chain with it.
+    let rotated_again = app
+        .post("/auth/refresh", json!({"refresh_token": second}), None)
+        .await?;
+    assert_eq!(rotated_again.status, StatusCode::OK);
+    let third = text(&rotated_again.body, "refresh_token");
+    let third_access = text(&rotated_again.body, "access_token");
+
+    // The first token again, its successor used since: refused, and the whole chain with it.
     app.post("/auth/refresh", json!({"refresh_token": first}), None)
         .await?
         .assert_problem(StatusCode::UNAUTHORIZED);
-    app.post("/auth/refresh", json!({"refresh_token": second}), None)
+    app.post("/auth/refresh", json!({"refresh_token": third}), None)
         .await?
         .assert_problem(StatusCode::UNAUTHORIZED);
-    app.get("/me", Some(&second_access))
-        .await?
-        .assert_problem(StatusCode::UNAUTHORIZED);
+    for access in [&second_access, &third_access] {
+        app.get("/me", Some(access))
+            .await?
+            .assert_problem(StatusCode::UNAUTHORIZED);
+    }
 
     // Another login is another chain, untouched.
     let (access, refresh) = app.login("rotate@example.com", PASSWORD).await?;
@@ -255,6 +264,79 @@ async fn refresh_rotates_and_reuse_revokes_the_chain(app: &TestApp) -> anyhow::R
         .await?
         .assert_problem(StatusCode::UNAUTHORIZED);
     Ok(())
+}
+
+/// A client that never got a rotation's answer presents the old token again: within the
+/// grace, and with the lost successor unused, it gets a new pair once; the lost successor is
+/// then a reuse like any other.
+async fn a_lost_rotation_is_reissued_within_the_grace(app: &TestApp) -> anyhow::Result<()> {
+    app.sign_up("lost@example.com").await?;
+    let (_, first) = app.login("lost@example.com", PASSWORD).await?;
+    let lost = app
+        .post("/auth/refresh", json!({"refresh_token": first}), None)
+        .await?;
+    assert_eq!(lost.status, StatusCode::OK);
+    let lost = text(&lost.body, "refresh_token");
+
+    let retried = app
+        .post("/auth/refresh", json!({"refresh_token": first}), None)
+        .await?;
+    assert_eq!(retried.status, StatusCode::OK, "{:?}", retried.body);
+    let kept = text(&retried.body, "refresh_token");
+    assert_ne!(kept, lost);
+    let next = app
+        .post("/auth/refresh", json!({"refresh_token": kept}), None)
+        .await?;
+    assert_eq!(next.status, StatusCode::OK, "the reissued token works");
+    let next_access = text(&next.body, "access_token");
+    let next = text(&next.body, "refresh_token");
+
+    // The first token a third time: its successor has been used now.
+    app.post("/auth/refresh", json!({"refresh_token": first}), None)
+        .await?
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    app.post("/auth/refresh", json!({"refresh_token": next}), None)
+        .await?
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    app.get("/me", Some(&next_access))
+        .await?
+        .assert_problem(StatusCode::UNAUTHORIZED);
+
+    // The lost successor, should it surface after all, is a reuse too.
+    let (_, first) = app.login("lost@example.com", PASSWORD).await?;
+    let lost = app
+        .post("/auth/refresh", json!({"refresh_token": first}), None)
+        .await?;
+    let lost = text(&lost.body, "refresh_token");
+    let retried = app
+        .post("/auth/refresh", json!({"refresh_token": first}), None)
+        .await?;
+    let kept = text(&retried.body, "refresh_token");
+    app.post("/auth/refresh", json!({"refresh_token": lost}), None)
+        .await?
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    app.post("/auth/refresh", json!({"refresh_token": kept}), None)
+        .await?
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_grace_any_second_use_is_a_reuse() -> anyhow::Result<()> {
+    let app = TestApp::spawn_with(Backend::Sqlite, "refresh_reuse_grace = \"0s\"\n").await?;
+    app.sign_up("strict@example.com").await?;
+    let (_, first) = app.login("strict@example.com", PASSWORD).await?;
+    let rotated = app
+        .post("/auth/refresh", json!({"refresh_token": first}), None)
+        .await?;
+    let second = text(&rotated.body, "refresh_token");
+    app.post("/auth/refresh", json!({"refresh_token": first}), None)
+        .await?
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    app.post("/auth/refresh", json!({"refresh_token": second}), None)
+        .await?
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    app.stop().await
 }
 
 async fn logout_revokes_the_session(app: &TestApp) -> anyhow::Result<()> {
@@ -529,6 +611,7 @@ on_both_backends!(
     login_failures_do_not_tell_whether_the_account_exists,
     expired_forged_and_garbage_tokens_are_refused,
     refresh_rotates_and_reuse_revokes_the_chain,
+    a_lost_rotation_is_reissued_within_the_grace,
     logout_revokes_the_session,
     a_password_change_revokes_the_other_sessions,
     logins_are_throttled_per_account_and_per_address,

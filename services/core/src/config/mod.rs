@@ -370,6 +370,10 @@ pub struct ApiAccountSettings {
     pub access_token_ttl: Duration,
     /// How long a refresh token may be used, from the login or rotation that issued it.
     pub refresh_token_ttl: Duration,
+    /// How long after a rotation the replaced refresh token is still taken once more, when
+    /// its successor was never used: the client lost the answer (a dropped connection, a page
+    /// left mid-request). Later, or with the successor used, it is a reuse. Zero: never.
+    pub refresh_reuse_grace: Duration,
     /// Failed logins for one account within `login_failure_window` before it is throttled.
     pub login_failures_per_account: u32,
     /// Failed logins from one client address within `login_failure_window` before it is
@@ -407,6 +411,7 @@ impl ApiAccountSettings {
             access_token_ttl: r.value("api.access_token_ttl", Duration::from_secs(15 * 60)),
             refresh_token_ttl: r
                 .value("api.refresh_token_ttl", Duration::from_secs(30 * 24 * 3600)),
+            refresh_reuse_grace: r.value("api.refresh_reuse_grace", Duration::from_secs(30)),
             login_failures_per_account: r.value("api.login_failures_per_account", 5),
             login_failures_per_ip: r.value("api.login_failures_per_ip", 20),
             login_failure_window: r.value("api.login_failure_window", Duration::from_secs(15 * 60)),

@@ -66,7 +66,8 @@ pub struct DriverSession {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
-    /// The session this one was rotated into.
+    /// The session this one was rotated into; itself when it was superseded before its
+    /// refresh token was ever used (a rotation whose answer was lost).
     pub replaced_by: Option<i64>,
 }
 
@@ -255,6 +256,59 @@ impl Drivers<'_> {
         })
         .map_err(|err| self.db.fail(err, "driver session", format!("id {id}")))?;
         Ok(done.rows_affected == 1)
+    }
+
+    /// Replaces a rotation whose answer the client never received: `parent` was rotated into
+    /// `lost`, which has not been used; `parent` now leads to `replacement`, and `lost` is
+    /// revoked and leads nowhere, so presenting it later is a reuse like any other. Returns false, changing
+    /// nothing, when `lost` is no longer the unused successor of `parent`.
+    pub async fn reissue_rotation(
+        &self,
+        parent: i64,
+        lost: i64,
+        replacement: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let result = with_pool!(self.db, |pool| {
+            async {
+                let mut tx = pool.begin().await?;
+                let moved = sqlx::query(
+                    "UPDATE driver_sessions SET replaced_by = ? WHERE id = ? AND replaced_by = ?",
+                )
+                .bind(replacement)
+                .bind(parent)
+                .bind(lost)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                // Pointing at itself, the lost session leads nowhere: presenting it is a
+                // reuse, never another lost answer.
+                let superseded = sqlx::query(
+                    "UPDATE driver_sessions SET revoked_at = ?, replaced_by = id \
+                     WHERE id = ? AND revoked_at IS NULL AND replaced_by IS NULL",
+                )
+                .bind(Stamp::new(at))
+                .bind(lost)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if moved == 1 && superseded == 1 {
+                    tx.commit().await?;
+                    Ok::<_, sqlx::Error>(true)
+                } else {
+                    tx.rollback().await?;
+                    Ok(false)
+                }
+            }
+            .await
+        });
+        result.map_err(|err| {
+            self.db.fail(
+                err,
+                "driver session",
+                format!("id {parent} (reissue of {lost})"),
+            )
+        })
     }
 
     /// Revokes one session from `at` on (revoking again keeps the first time); returns
