@@ -14,7 +14,7 @@ use voltfleet_core::domain::{
 };
 use voltfleet_core::storage::{
     BootInfo, Database, NewApiKey, NewAuditEntry, NewChargePoint, NewConnector, NewDriver,
-    NewDriverSession, NewEvse, NewIdToken, NewLocation, NewMeterValue, NewOperator, NewTransaction,
+    NewDriverSession, NewEvse, NewIdToken, NewLocation, NewMeterValue, NewOperator, NewOperatorSession, NewTransaction,
     StatusReport, StopTransaction, StorageError,
 };
 use voltfleet_core::testing::{TestMySql, mysql_settings, sqlite_settings};
@@ -33,6 +33,7 @@ on_both_backends!(
     check_meter_values_come_back_in_sampling_order,
     check_timestamps_are_utc_to_the_millisecond,
     check_operators,
+    check_operator_sessions,
     check_api_keys,
     check_drivers_and_their_sessions,
     check_audit_log_lists_newest_first,
@@ -115,12 +116,12 @@ async fn check_migrations_apply_once(db: &Database) {
         .expect("pending migrations are listed");
     assert_eq!(
         pending,
-        vec![1, 2, 3, 4],
+        vec![1, 2, 3, 4, 5],
         "a fresh database lacks every migration"
     );
 
     let applied = db.migrate().await.expect("migrations apply");
-    assert_eq!(applied, vec![1, 2, 3, 4]);
+    assert_eq!(applied, vec![1, 2, 3, 4, 5]);
     assert!(db.pending_migrations().await.expect("listed").is_empty());
 
     let again = db.migrate().await.expect("a second run succeeds");
@@ -1275,4 +1276,130 @@ async fn check_drivers_and_their_sessions(db: &Database) {
             .await,
         "driver",
     );
+}
+
+async fn check_operator_sessions(db: &Database) {
+    migrated(db).await;
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+    let operator = db
+        .operators()
+        .create(&NewOperator {
+            email: "ops@example.com".into(),
+            display_name: "Olga Ops".into(),
+            password_hash: hash.into(),
+            role: Role::Operator,
+        })
+        .await
+        .expect("created");
+    let sessions = db.operator_sessions();
+    let token_hash = "a".repeat(64);
+    let expires_at = Utc::now() + chrono::Duration::hours(8);
+    let new = NewOperatorSession {
+        operator_id: operator,
+        token_hash: token_hash.clone(),
+        csrf_token: "c".repeat(64),
+        client_ip: Some("192.0.2.7".into()),
+        user_agent: Some("Test Browser".into()),
+        expires_at,
+    };
+    let id = sessions.create(&new).await.expect("stored");
+    assert!(
+        !format!("{new:?}").contains(&"c".repeat(64)),
+        "the CSRF token stays out of Debug"
+    );
+    let stored = sessions
+        .find_by_token_hash(&token_hash)
+        .await
+        .expect("looked up")
+        .expect("found");
+    assert_eq!(stored.id, id);
+    assert_eq!(stored.operator_id, operator);
+    assert_eq!(stored.csrf_token, "c".repeat(64));
+    assert_eq!(stored.client_ip.as_deref(), Some("192.0.2.7"));
+    assert_eq!(stored.user_agent.as_deref(), Some("Test Browser"));
+    assert_recent(stored.created_at);
+    assert_eq!(stored.last_seen_at, stored.created_at);
+    assert_eq!(stored.revoked_at, None);
+    let idle = Duration::from_secs(30 * 60);
+    let now = Utc::now();
+    assert!(stored.is_active(now, idle));
+    assert!(
+        !stored.is_active(now + chrono::Duration::minutes(31), idle),
+        "idle too long"
+    );
+    assert!(
+        !stored.is_active(expires_at, Duration::from_secs(24 * 3600)),
+        "past the absolute lifetime, however recent the activity"
+    );
+
+    let later = stored.last_seen_at + chrono::Duration::minutes(20);
+    sessions.touch(id, later).await.expect("touched");
+    let touched = sessions
+        .find_by_token_hash(&token_hash)
+        .await
+        .expect("looked up")
+        .expect("found");
+    assert_eq!(touched.last_seen_at, later);
+    assert!(touched.is_active(later + chrono::Duration::minutes(29), idle));
+
+    let err = sessions
+        .create(&NewOperatorSession {
+            token_hash: token_hash.clone(),
+            ..new.clone()
+        })
+        .await
+        .expect_err("a session id is never stored twice");
+    assert!(matches!(err, StorageError::Conflict { .. }), "{err}");
+    let err = sessions
+        .create(&NewOperatorSession {
+            operator_id: operator + 1000,
+            token_hash: "d".repeat(64),
+            ..new.clone()
+        })
+        .await
+        .expect_err("an unknown operator");
+    assert!(matches!(err, StorageError::NotFound { .. }), "{err}");
+
+    let other = sessions
+        .create(&NewOperatorSession {
+            token_hash: "b".repeat(64),
+            ..new.clone()
+        })
+        .await
+        .expect("a second session");
+    let revoked_at = Utc::now();
+    assert!(sessions.revoke(id, revoked_at).await.expect("revoked"));
+    assert!(!sessions.revoke(id + 1000, revoked_at).await.expect("no such session"));
+    let revoked = sessions
+        .find_by_token_hash(&token_hash)
+        .await
+        .expect("looked up")
+        .expect("still there");
+    assert!(revoked.revoked_at.is_some());
+    assert!(!revoked.is_active(Utc::now(), idle));
+    sessions
+        .touch(id, Utc::now() + chrono::Duration::minutes(1))
+        .await
+        .expect("a touch of a revoked session changes nothing");
+    assert_eq!(
+        sessions
+            .find_by_token_hash(&token_hash)
+            .await
+            .expect("looked up")
+            .expect("found")
+            .last_seen_at,
+        later
+    );
+    assert_eq!(
+        sessions.revoke_all_of(operator, Utc::now()).await.expect("revoked"),
+        1,
+        "only the one still active"
+    );
+    let second = sessions
+        .find_by_token_hash(&"b".repeat(64))
+        .await
+        .expect("looked up")
+        .expect("found");
+    assert_eq!(second.id, other);
+    assert!(second.revoked_at.is_some());
 }

@@ -32,6 +32,7 @@ pub mod drivers;
 pub mod id_tokens;
 pub mod local_list;
 pub mod locations;
+pub mod operator_sessions;
 pub mod operators;
 pub mod reservations;
 mod text_enum;
@@ -75,6 +76,7 @@ pub use locations::{
     EquipmentRow, Location, LocationHit, LocationSearch, Locations, NewLocation, SearchArea,
     SearchPosition,
 };
+pub use operator_sessions::{NewOperatorSession, OperatorSession, OperatorSessions};
 pub use operators::{NewOperator, Operator, Operators};
 pub use reservations::{NewReservation, Reservation, ReservationStatus, Reservations};
 pub use transactions::{
@@ -211,6 +213,10 @@ impl Database {
 
     pub fn operators(&self) -> Operators<'_> {
         Operators { db: self }
+    }
+
+    pub fn operator_sessions(&self) -> OperatorSessions<'_> {
+        OperatorSessions { db: self }
     }
 
     pub fn drivers(&self) -> Drivers<'_> {
