@@ -12,10 +12,11 @@ use voltfleet_core::domain::{
     AuditOutcome, ChargePointId, ConnectorFormat, EnergyWh, IdTokenStatus, PowerType,
     RegistrationStatus, Role,
 };
+use voltfleet_core::storage::ChargePointFilter;
 use voltfleet_core::storage::{
     BootInfo, Database, NewApiKey, NewAuditEntry, NewChargePoint, NewConnector, NewDriver,
-    NewDriverSession, NewEvse, NewIdToken, NewLocation, NewMeterValue, NewOperator, NewOperatorSession, NewTransaction,
-    StatusReport, StopTransaction, StorageError,
+    NewDriverSession, NewEvse, NewIdToken, NewLocation, NewMeterValue, NewOperator,
+    NewOperatorSession, NewTransaction, StatusReport, StopTransaction, StorageError,
 };
 use voltfleet_core::testing::{TestMySql, mysql_settings, sqlite_settings};
 
@@ -34,6 +35,7 @@ on_both_backends!(
     check_timestamps_are_utc_to_the_millisecond,
     check_operators,
     check_operator_sessions,
+    check_charger_search_and_dashboard_figures,
     check_api_keys,
     check_drivers_and_their_sessions,
     check_audit_log_lists_newest_first,
@@ -1369,7 +1371,12 @@ async fn check_operator_sessions(db: &Database) {
         .expect("a second session");
     let revoked_at = Utc::now();
     assert!(sessions.revoke(id, revoked_at).await.expect("revoked"));
-    assert!(!sessions.revoke(id + 1000, revoked_at).await.expect("no such session"));
+    assert!(
+        !sessions
+            .revoke(id + 1000, revoked_at)
+            .await
+            .expect("no such session")
+    );
     let revoked = sessions
         .find_by_token_hash(&token_hash)
         .await
@@ -1391,7 +1398,10 @@ async fn check_operator_sessions(db: &Database) {
         later
     );
     assert_eq!(
-        sessions.revoke_all_of(operator, Utc::now()).await.expect("revoked"),
+        sessions
+            .revoke_all_of(operator, Utc::now())
+            .await
+            .expect("revoked"),
         1,
         "only the one still active"
     );
@@ -1402,4 +1412,145 @@ async fn check_operator_sessions(db: &Database) {
         .expect("found");
     assert_eq!(second.id, other);
     assert!(second.revoked_at.is_some());
+}
+
+async fn check_charger_search_and_dashboard_figures(db: &Database) {
+    migrated(db).await;
+    let boot = |vendor: &str, model: &str| BootInfo {
+        vendor: vendor.into(),
+        model: model.into(),
+        serial_number: None,
+        firmware_version: None,
+        ocpp_version: None,
+        charge_box_serial_number: None,
+        iccid: None,
+        imsi: None,
+        meter_type: None,
+        meter_serial_number: None,
+    };
+    let charge_points = db.charge_points();
+    let a = charge_point(db, "CP-A").await;
+    let b = charge_point(db, "CP-B").await;
+    let c = charge_point(db, "OTHER_1").await;
+    let at = Utc::now();
+    charge_points
+        .record_boot(a, &boot("Alfen", "Eve"), at)
+        .await
+        .expect("booted");
+    charge_points
+        .record_boot(b, &boot("ABB", "Terra 50%"), at)
+        .await
+        .expect("booted");
+    charge_points
+        .set_registration_status(c, RegistrationStatus::Pending)
+        .await
+        .expect("parked");
+    charge_points
+        .record_status(&StatusReport {
+            charge_point_id: b,
+            connector_id: 1,
+            status: "Faulted".into(),
+            error_code: "GroundFailure".into(),
+            info: None,
+            vendor_id: None,
+            vendor_error_code: None,
+            reported_at: Some(at),
+            received_at: at,
+        })
+        .await
+        .expect("recorded");
+    let overview = db.overview();
+    let search = |text: Option<&str>, registration, status: Option<&str>| ChargePointFilter {
+        text: text.map(str::to_owned),
+        registration,
+        status: status.map(str::to_owned),
+    };
+    let identities = |page: voltfleet_core::storage::ChargePointPage| {
+        (
+            page.items
+                .into_iter()
+                .map(|cp| cp.identity.to_string())
+                .collect::<Vec<_>>(),
+            page.total,
+        )
+    };
+    let all = overview
+        .charge_points(&ChargePointFilter::default(), 0, 2)
+        .await
+        .expect("listed");
+    assert_eq!(identities(all), (vec!["CP-A".into(), "CP-B".into()], 3));
+    let rest = overview
+        .charge_points(&ChargePointFilter::default(), 2, 2)
+        .await
+        .expect("listed");
+    assert_eq!(identities(rest), (vec!["OTHER_1".into()], 3));
+    for (filter, expected) in [
+        (search(Some("alf"), None, None), vec!["CP-A"]),
+        (search(Some("terra"), None, None), vec!["CP-B"]),
+        (search(Some("50%"), None, None), vec!["CP-B"]),
+        (search(Some("%"), None, None), vec!["CP-B"]),
+        (search(Some("R_"), None, None), vec!["OTHER_1"]),
+        (search(Some("cp-"), None, None), vec!["CP-A", "CP-B"]),
+        (
+            search(None, Some(RegistrationStatus::Pending), None),
+            vec!["OTHER_1"],
+        ),
+        (search(None, None, Some("Faulted")), vec!["CP-B"]),
+        (search(Some("alf"), None, Some("Faulted")), vec![]),
+    ] {
+        let page = overview
+            .charge_points(&filter, 0, 50)
+            .await
+            .expect("searched");
+        let expected: Vec<String> = expected.into_iter().map(str::to_owned).collect();
+        let total = expected.len() as u64;
+        assert_eq!(identities(page), (expected, total), "{filter:?}");
+    }
+    assert_eq!(
+        overview.identities().await.expect("listed"),
+        ["CP-A", "CP-B", "OTHER_1"]
+    );
+
+    let transactions = db.transactions();
+    let start = |evse: i32, started_at| NewTransaction {
+        charge_point_id: a,
+        evse_number: evse,
+        id_token: "DEMO-TAG-1".into(),
+        meter_start_wh: EnergyWh(1_000),
+        started_at,
+        reservation_id: None,
+        start_auth_status: None,
+    };
+    let midnight = utc("2025-06-01T00:00:00Z");
+    let yesterday = transactions
+        .start(&start(1, utc("2025-05-31T22:00:00Z")))
+        .await
+        .expect("started");
+    let stop = |wh: i64, stopped_at| StopTransaction {
+        meter_stop_wh: EnergyWh(wh),
+        stopped_at,
+        stop_reason: None,
+        stop_id_token: None,
+    };
+    transactions
+        .stop(yesterday, &stop(1_500, utc("2025-05-31T23:00:00Z")))
+        .await
+        .expect("stopped before midnight");
+    let today = transactions
+        .start(&start(1, utc("2025-06-01T08:00:00Z")))
+        .await
+        .expect("started");
+    transactions
+        .stop(today, &stop(8_000, utc("2025-06-01T09:00:00Z")))
+        .await
+        .expect("stopped");
+    transactions
+        .start(&start(2, utc("2025-06-01T10:00:00Z")))
+        .await
+        .expect("still running");
+    let figures = overview.figures(midnight).await.expect("counted");
+    assert_eq!(figures.chargers, 3);
+    assert_eq!(figures.faulted, 1);
+    assert_eq!(figures.active_transactions, 1);
+    assert_eq!(figures.energy_wh, 7_000, "only what stopped since midnight");
 }

@@ -34,6 +34,7 @@ pub mod local_list;
 pub mod locations;
 pub mod operator_sessions;
 pub mod operators;
+pub mod overview;
 pub mod reservations;
 mod text_enum;
 pub mod transactions;
@@ -78,6 +79,7 @@ pub use locations::{
 };
 pub use operator_sessions::{NewOperatorSession, OperatorSession, OperatorSessions};
 pub use operators::{NewOperator, Operator, Operators};
+pub use overview::{ChargePointFilter, ChargePointPage, Figures, Overview};
 pub use reservations::{NewReservation, Reservation, ReservationStatus, Reservations};
 pub use transactions::{
     MeterValue, NewMeterValue, NewTransaction, StopTransaction, Transaction, Transactions,

@@ -1,0 +1,188 @@
+//! The operators' views across aggregates: the charger list with its search and filters, and
+//! the figures of the Back Office dashboard.
+//!
+//! Every search value is bound; the SQL text depends only on which filters are present.
+
+use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
+
+use super::charge_points::ChargePoint;
+use super::time::Stamp;
+use super::{Database, StorageError};
+use crate::domain::RegistrationStatus;
+
+/// What the charger list is narrowed to; every part optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChargePointFilter {
+    /// Part of the identity, vendor or model, in any letter case.
+    pub text: Option<String>,
+    pub registration: Option<RegistrationStatus>,
+    /// The charger's own (connector 0) last status, or any of its EVSEs', such as `Faulted`.
+    pub status: Option<String>,
+}
+
+/// A page of chargers and how many match in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChargePointPage {
+    pub items: Vec<ChargePoint>,
+    pub total: u64,
+}
+
+/// The dashboard's stored figures (whether chargers are connected is in the directory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Figures {
+    pub chargers: u64,
+    /// Chargers whose own status or one of whose EVSEs' is `Faulted`.
+    pub faulted: u64,
+    pub active_transactions: u64,
+    /// Energy of the transactions that stopped since the given instant, in Wh.
+    pub energy_wh: i64,
+}
+
+/// Read-only queries for operators; from [`Database::overview`].
+#[derive(Debug, Clone, Copy)]
+pub struct Overview<'a> {
+    pub(super) db: &'a Database,
+}
+
+impl Database {
+    pub fn overview(&self) -> Overview<'_> {
+        Overview { db: self }
+    }
+}
+
+/// `%`, `_` and the escape character itself match literally (the escape is `!` on both
+/// backends: a backslash means different things in MySQL's and SQLite's string literals).
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '!') {
+            pattern.push('!');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+macro_rules! push_filter {
+    ($query:expr, $filter:expr, $pattern:expr) => {{
+        $query.push(" WHERE 1 = 1");
+        if let Some(pattern) = $pattern {
+            $query.push(" AND (cp.identity LIKE ");
+            $query.push_bind(pattern.clone());
+            $query.push(" ESCAPE '!' OR cp.vendor LIKE ");
+            $query.push_bind(pattern.clone());
+            $query.push(" ESCAPE '!' OR cp.model LIKE ");
+            $query.push_bind(pattern.clone());
+            $query.push(" ESCAPE '!')");
+        }
+        if let Some(registration) = $filter.registration {
+            $query.push(" AND cp.registration_status = ");
+            $query.push_bind(registration.as_str());
+        }
+        if let Some(status) = &$filter.status {
+            $query.push(" AND (cp.status = ");
+            $query.push_bind(status.clone());
+            $query.push(
+                " OR EXISTS (SELECT 1 FROM evses e WHERE e.charge_point_id = cp.id AND e.status = ",
+            );
+            $query.push_bind(status.clone());
+            $query.push("))");
+        }
+    }};
+}
+
+impl Overview<'_> {
+    /// The chargers matching `filter`, by identity, `limit` of them from `offset` on.
+    pub async fn charge_points(
+        &self,
+        filter: &ChargePointFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<ChargePointPage, StorageError> {
+        let pattern = filter
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+            .map(like_pattern);
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let (items, total) = with_pool!(self.db, |pool| {
+            let mut query = QueryBuilder::new(
+                "SELECT cp.id, cp.identity, cp.location_id, cp.ocpp_password_hash, \
+                 cp.registration_status, cp.vendor, cp.model, cp.serial_number, \
+                 cp.firmware_version, cp.ocpp_version, cp.last_seen_at, cp.created_at, \
+                 cp.updated_at, cp.security_profile, cp.charge_box_serial_number, cp.iccid, \
+                 cp.imsi, cp.meter_type, cp.meter_serial_number, cp.status, \
+                 cp.status_error_code, cp.status_updated_at, cp.firmware_status, \
+                 cp.firmware_status_at, cp.diagnostics_status, cp.diagnostics_status_at, \
+                 cp.local_list_version FROM charge_points cp",
+            );
+            push_filter!(query, filter, &pattern);
+            query.push(" ORDER BY cp.identity, cp.id LIMIT ");
+            query.push_bind(i64::from(limit));
+            query.push(" OFFSET ");
+            query.push_bind(offset);
+            let items = query.build_query_as::<ChargePoint>().fetch_all(pool).await;
+            let mut count = QueryBuilder::new("SELECT COUNT(*) FROM charge_points cp");
+            push_filter!(count, filter, &pattern);
+            let total = count.build_query_scalar::<i64>().fetch_one(pool).await;
+            (items, total)
+        });
+        let fail = |err| self.db.fail(err, "charge point", "search");
+        Ok(ChargePointPage {
+            items: items.map_err(fail)?,
+            total: u64::try_from(total.map_err(fail)?).unwrap_or_default(),
+        })
+    }
+
+    /// Every charger's identity, by identity.
+    pub async fn identities(&self) -> Result<Vec<String>, StorageError> {
+        with_pool!(self.db, |pool| {
+            sqlx::query_scalar::<_, String>("SELECT identity FROM charge_points ORDER BY identity")
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(|err| self.db.fail(err, "charge point", "identities"))
+    }
+
+    /// The dashboard's figures; energy counts transactions stopped at or after `since`.
+    pub async fn figures(&self, since: DateTime<Utc>) -> Result<Figures, StorageError> {
+        let since = Stamp::new(since);
+        let result = with_pool!(self.db, |pool| {
+            sqlx::query_as::<_, (i64, i64, i64, i64)>(
+                "SELECT \
+                 (SELECT COUNT(*) FROM charge_points), \
+                 (SELECT COUNT(*) FROM charge_points cp WHERE cp.status = 'Faulted' OR EXISTS \
+                   (SELECT 1 FROM evses e WHERE e.charge_point_id = cp.id AND e.status = 'Faulted')), \
+                 (SELECT COUNT(*) FROM transactions WHERE stopped_at IS NULL), \
+                 (SELECT CAST(COALESCE(SUM(meter_stop_wh - meter_start_wh), 0) AS SIGNED) \
+                   FROM transactions WHERE stopped_at >= ? AND meter_stop_wh >= meter_start_wh)",
+            )
+            .bind(since)
+            .fetch_one(pool)
+            .await
+        })
+        .map_err(|err| self.db.fail(err, "dashboard figures", "counts"))?;
+        let count = |n: i64| u64::try_from(n).unwrap_or_default();
+        Ok(Figures {
+            chargers: count(result.0),
+            faulted: count(result.1),
+            active_transactions: count(result.2),
+            energy_wh: result.3,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_match_wildcards_literally() {
+        assert_eq!(like_pattern("CP-1"), "%CP-1%");
+        assert_eq!(like_pattern("50%_off!"), "%50!%!_off!!%");
+    }
+}
