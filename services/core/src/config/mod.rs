@@ -509,9 +509,14 @@ pub struct BackofficeSettings {
 impl BackofficeSettings {
     fn read(r: &mut Reader<'_>) -> BackofficeSettings {
         BackofficeSettings {
-            session_idle_timeout: r
-                .value("backoffice.session_idle_timeout", Duration::from_secs(30 * 60)),
-            session_lifetime: r.value("backoffice.session_lifetime", Duration::from_secs(12 * 3600)),
+            session_idle_timeout: r.value(
+                "backoffice.session_idle_timeout",
+                Duration::from_secs(30 * 60),
+            ),
+            session_lifetime: r.value(
+                "backoffice.session_lifetime",
+                Duration::from_secs(12 * 3600),
+            ),
             cookie_secure: r.value("backoffice.cookie_secure", true),
             login_failures_per_account: r.value("backoffice.login_failures_per_account", 5),
             login_failures_per_ip: r.value("backoffice.login_failures_per_ip", 20),
@@ -556,14 +561,21 @@ impl BackofficeSettings {
                 "backoffice.login_failures_per_account",
                 self.login_failures_per_account,
             ),
-            ("backoffice.login_failures_per_ip", self.login_failures_per_ip),
+            (
+                "backoffice.login_failures_per_ip",
+                self.login_failures_per_ip,
+            ),
             (
                 "backoffice.password_hash_concurrency",
                 self.password_hash_concurrency,
             ),
         ] {
             if value == 0 {
-                r.invalid(key, "zero would refuse every sign-in", "set it to 1 or more");
+                r.invalid(
+                    key,
+                    "zero would refuse every sign-in",
+                    "set it to 1 or more",
+                );
             }
         }
         if !(1..=500).contains(&self.page_size) {

@@ -187,8 +187,11 @@ impl OperatorSessions<'_> {
             .map(Done::from)
         })
         .map_err(|err| {
-            self.db
-                .fail(err, "operator session", format!("of operator {operator_id}"))
+            self.db.fail(
+                err,
+                "operator session",
+                format!("of operator {operator_id}"),
+            )
         })?;
         Ok(done.rows_affected)
     }
