@@ -376,7 +376,8 @@ async fn charger_strings_are_shown_as_text(app: &TestApp) -> anyhow::Result<()> 
     for page in [&list, &detail] {
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         assert!(
-            page.body.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+            page.body
+                .contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
             "{}",
             page.body
         );
