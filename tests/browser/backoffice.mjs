@@ -182,6 +182,11 @@ async function flow(page) {
   await expectText(outcome.locator("pre"), "HeartbeatInterval");
   await expectText(page.locator("#config-heading + p + .table-wrap td"), "MeterValueSampleInterval");
   await review(page, "get-configuration");
+  // The messages just exchanged are in the charger's recent OCPP messages.
+  const messages = page.locator("table.messages tbody");
+  await expectText(messages.locator("tr", { hasText: "to the charger" }), "UnlockConnector");
+  await expectText(messages.locator("tr", { hasText: "from the charger" }), "BootNotification");
+  if (!(await messages.innerText()).includes(vendor)) throw new Error("the BootNotification's text is not shown as it was sent");
 
   // A form with a mistake says so next to the field, and sends nothing.
   const unlock = page.locator("details", { has: page.locator("summary", { hasText: "Unlock connector" }) });

@@ -12,7 +12,8 @@ use voltfleet_core::domain::{AuditOutcome, ChargePointId, RegistrationStatus, Ro
 use voltfleet_core::ocpp::commands::ChargerCommands;
 use voltfleet_core::ocpp::v16::ChargePointStatus;
 use voltfleet_core::storage::{
-    ChargePoint, ChargePointFilter, Connector, Evse, StatusHistoryEntry, StoredConfiguration,
+    ChargePoint, ChargePointFilter, Connector, Evse, OcppMessage, StatusHistoryEntry,
+    StoredConfiguration,
 };
 
 use crate::audit;
@@ -28,6 +29,8 @@ use crate::views::{self, Layout};
 const MAX_ONLINE_SCAN: u32 = 10_000;
 /// Status reports shown on a charger's page.
 const HISTORY_ROWS: u32 = 50;
+/// OCPP messages shown on a charger's page at most (of the `ocpp.message_log` kept).
+const MESSAGE_ROWS: u32 = 200;
 
 /// A path segment with everything but unreserved characters percent-encoded.
 pub fn encode_segment(text: &str) -> String {
@@ -255,6 +258,7 @@ struct DetailPage {
     evses: Vec<EvseView>,
     history: Vec<StatusHistoryEntry>,
     configuration: Vec<StoredConfiguration>,
+    messages: Vec<OcppMessage>,
     outcome: Option<CommandOutcome>,
     forms: Vec<CommandForm>,
     password_problem: Option<String>,
@@ -307,6 +311,14 @@ pub async fn render_detail(
         .status_history(cp.id, None, HISTORY_ROWS)
         .await?;
     let configuration = ctx.db.configuration().list(cp.id).await?;
+    let messages = ctx
+        .db
+        .ocpp_messages()
+        .recent(
+            cp.id,
+            ctx.settings.ocpp_protocol.message_log.min(MESSAGE_ROWS),
+        )
+        .await?;
     let mut layout = Layout::new(cp.identity.to_string(), Some(signed), "charge-points");
     if let Some((kind, text)) = shown.flash {
         layout = layout.with_flash(kind, text);
@@ -326,6 +338,7 @@ pub async fn render_detail(
             evses,
             history,
             configuration,
+            messages,
             outcome: shown.outcome,
             forms,
             password_problem: shown.password_problem,

@@ -36,6 +36,7 @@ on_both_backends!(
     check_operators,
     check_operator_sessions,
     check_charger_search_and_dashboard_figures,
+    check_ocpp_message_log_keeps_the_newest,
     check_api_keys,
     check_drivers_and_their_sessions,
     check_audit_log_lists_newest_first,
@@ -1553,4 +1554,50 @@ async fn check_charger_search_and_dashboard_figures(db: &Database) {
     assert_eq!(figures.faulted, 1);
     assert_eq!(figures.active_transactions, 1);
     assert_eq!(figures.energy_wh, 7_000, "only what stopped since midnight");
+}
+
+async fn check_ocpp_message_log_keeps_the_newest(db: &Database) {
+    use voltfleet_core::storage::NewOcppMessage;
+    migrated(db).await;
+    let a = charge_point(db, "CP-LOG-A").await;
+    let b = charge_point(db, "CP-LOG-B").await;
+    let log = db.ocpp_messages();
+    let at = utc("2025-06-01T10:00:00.250Z");
+    let message = |cp: i64, n: usize| {
+        NewOcppMessage::new(
+            cp,
+            if n.is_multiple_of(2) { "in" } else { "out" },
+            "CALL",
+            Some("Heartbeat"),
+            Some(&format!("id-{n}")),
+            &format!("[2,\"id-{n}\",\"Heartbeat\",{{}}]"),
+            at,
+        )
+    };
+    let batch: Vec<_> = (0..6)
+        .map(|n| message(a, n))
+        .chain((0..2).map(|n| message(b, n)))
+        .collect();
+    log.append(&batch).await.expect("appended");
+    log.append(&[]).await.expect("nothing to append");
+    assert_eq!(log.trim(a, 4).await.expect("trimmed"), 2);
+    assert_eq!(log.trim(a, 4).await.expect("trimmed again"), 0);
+    assert_eq!(log.trim(b, 4).await.expect("below the limit"), 0);
+    let kept = log.recent(a, 10).await.expect("listed");
+    let ids: Vec<_> = kept.iter().filter_map(|m| m.message_id.clone()).collect();
+    assert_eq!(
+        ids,
+        ["id-5", "id-4", "id-3", "id-2"],
+        "the newest, newest first"
+    );
+    assert_eq!(kept[0].direction, "out");
+    assert_eq!(kept[0].at, at);
+    assert_eq!(kept[0].body, "[2,\"id-5\",\"Heartbeat\",{}]");
+    assert!(!kept[0].truncated);
+    assert_eq!(log.recent(b, 1).await.expect("listed").len(), 1);
+    let err = log
+        .append(&[message(b + 1000, 0)])
+        .await
+        .expect_err("an unknown charger");
+    assert!(matches!(err, StorageError::NotFound { .. }), "{err}");
 }

@@ -81,6 +81,8 @@ pub struct OcppSettings {
     pub max_concurrent_password_checks: u32,
     /// Meter values written to the database in one statement at most.
     pub meter_values_batch: u32,
+    /// OCPP messages kept per charger for the Back Office (0: none are recorded).
+    pub message_log: u32,
     /// Where chargers upload the files GetDiagnostics asks for (`ocpp.diagnostics.*`).
     pub diagnostics: DiagnosticsSettings,
 }
@@ -289,6 +291,7 @@ impl OcppSettings {
             ),
             max_concurrent_password_checks: r.value("ocpp.max_concurrent_password_checks", cpus),
             meter_values_batch: r.value("ocpp.meter_values_batch", 2000),
+            message_log: r.value("ocpp.message_log", 100),
             diagnostics: DiagnosticsSettings::read(r),
         }
     }
@@ -345,6 +348,16 @@ impl OcppSettings {
                     "set it to 1 or more",
                 );
             }
+        }
+        if self.message_log > 10_000 {
+            r.invalid(
+                "ocpp.message_log",
+                format!(
+                    "{} messages per charger is more than 10000",
+                    self.message_log
+                ),
+                "keep 10000 or fewer (100 is plenty for support; 0 records none)",
+            );
         }
         if self
             .client_cert_header

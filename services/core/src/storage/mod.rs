@@ -32,6 +32,7 @@ pub mod drivers;
 pub mod id_tokens;
 pub mod local_list;
 pub mod locations;
+pub mod ocpp_messages;
 pub mod operator_sessions;
 pub mod operators;
 pub mod overview;
@@ -77,6 +78,7 @@ pub use locations::{
     EquipmentRow, Location, LocationHit, LocationSearch, Locations, NewLocation, SearchArea,
     SearchPosition,
 };
+pub use ocpp_messages::{NewOcppMessage, OcppMessage, OcppMessages};
 pub use operator_sessions::{NewOperatorSession, OperatorSession, OperatorSessions};
 pub use operators::{NewOperator, Operator, Operators};
 pub use overview::{ChargePointFilter, ChargePointPage, Figures, Overview};
