@@ -170,6 +170,11 @@ async function flow(page) {
   await page.getByRole("heading", { level: 1, name: new RegExp(chargerId) }).waitFor();
   await expectText(page.locator(".facts"), vendor);
   await review(page, "charge-point");
+  // The connectors follow the charger live: the test reports EVSE 2 unavailable now.
+  await expectText(page.locator("[data-charger] [data-live-state]"), "Live:");
+  say("step charger-page");
+  await page.locator('[data-evse-status="2"]', { hasText: "Unavailable" }).waitFor();
+  await screenshot(page, "charge-point-live-status");
 
   // 5. Commands, each with the charger's answer on the page.
   let outcome = await send(page, "Unlock connector", (form) => form.getByLabel("Connector").fill("1"));

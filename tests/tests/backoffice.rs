@@ -74,7 +74,7 @@ async fn an_admin_commands_a_charger_and_a_viewer_is_refused_in_the_browser() ->
         .answer("Reset", json!({"status": "Accepted"}))
         .await?;
 
-    let page = tools.run(
+    let mut page = tools.run(
         "backoffice.mjs",
         &[
             ("VOLTFLEET_BASE_URL", running.proxy_url("")),
@@ -85,6 +85,14 @@ async fn an_admin_commands_a_charger_and_a_viewer_is_refused_in_the_browser() ->
             ("VOLTFLEET_VIEWER_PASSWORD", VIEWER_PASSWORD.to_owned()),
         ],
     )?;
+    // The admin has the charger's page open: a status change shows there without a reload.
+    page.step("charger-page").await?;
+    charger
+        .call_ok(
+            "StatusNotification",
+            json!({"connectorId": 2, "errorCode": "NoError", "status": "Unavailable"}),
+        )
+        .await?;
     let printed = page.finish().await?;
 
     // What the charger was asked, in the order the admin sent it.

@@ -1,7 +1,54 @@
-// voltfleet Back Office: the live dashboard. Charger events arrive by Server-Sent Events;
-// each one is listed (as text, never as HTML) and the figures are fetched again, at most
-// once every few seconds. Pages without a live section load this and do nothing.
+// voltfleet Back Office: the live parts. Charger events arrive by Server-Sent Events. On the
+// dashboard each one is listed (as text, never as HTML) and the figures are fetched again, at
+// most once every few seconds; on a charger's page its connectors' status and its connection
+// follow the events. Pages without a live section load this and do nothing.
 "use strict";
+
+(function () {
+  const section = document.querySelector("[data-charger]");
+  if (!section || !window.EventSource) {
+    return;
+  }
+  const charger = section.dataset.charger;
+  const state = section.querySelector("[data-live-state]");
+  const source = new EventSource(section.dataset.events);
+  source.addEventListener("open", function () {
+    state.textContent = "Live: the status follows what the charger reports.";
+  });
+  source.addEventListener("error", function () {
+    state.textContent = "Live updates are interrupted; reconnecting…";
+  });
+  source.addEventListener("charger", function (message) {
+    let event;
+    try {
+      event = JSON.parse(message.data);
+    } catch (error) {
+      return;
+    }
+    if (event.charge_point !== charger) {
+      return;
+    }
+    if (event.type === "status_changed") {
+      const target =
+        event.connector_id === 0
+          ? document.querySelector("[data-charger-status]")
+          : section.querySelector('[data-evse-status="' + Number(event.connector_id) + '"]');
+      if (target) {
+        target.textContent = event.status;
+        if (target.classList.contains("status")) {
+          target.className = "status s-" + String(event.status).toLowerCase();
+        }
+      }
+    } else if (event.type === "connected" || event.type === "disconnected") {
+      const badge = document.querySelector("[data-connection] .badge");
+      if (badge) {
+        const online = event.type === "connected";
+        badge.textContent = online ? "Online" : "Offline";
+        badge.className = online ? "badge on" : "badge off";
+      }
+    }
+  });
+})();
 
 (function () {
   const section = document.querySelector("[data-live]");
