@@ -201,11 +201,19 @@ async function flow(page) {
   await expectText(page.locator("#unlock-connector-connector_id-error"), "Enter a number from 1");
   await screenshot(page, "unlock-connector-invalid");
 
-  // 6. Signing out ends the session.
+  // 6. The admin's pages: the audit log has the commands just sent; the operators.
+  await page.getByRole("link", { name: "Audit log" }).click();
+  await expectText(page.locator("table.audit tbody tr"), "charge_point.command.UnlockConnector");
+  await review(page, "audit-log");
+  await page.getByRole("link", { name: "Operators" }).click();
+  await expectText(page.locator("tbody tr"), viewer);
+  await review(page, "operators");
+
+  // 7. Signing out ends the session.
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.waitForURL(`${base}/backoffice/login`);
 
-  // 7. A viewer sees the charger but no commands, and a crafted POST is refused.
+  // 8. A viewer sees the charger but no commands, and a crafted POST is refused.
   await signIn(page, viewer, viewerPassword);
   await page.waitForURL(`${base}/backoffice/`);
   await page.goto(`${base}/backoffice/charge-points/${encodeURIComponent(chargerId)}`);

@@ -446,6 +446,23 @@ fn int32(value: Option<i64>) -> Option<i32> {
     value.and_then(|value| i32::try_from(value).ok())
 }
 
+/// The OCPP action a form sends, for the audit log, also when it was refused before sending.
+fn action_name(slug: &str) -> String {
+    match slug {
+        "remote-start" => "RemoteStartTransaction".to_owned(),
+        "remote-stop" => "RemoteStopTransaction".to_owned(),
+        _ => slug
+            .split('-')
+            .map(|word| {
+                let mut chars = word.chars();
+                chars.next().map_or_else(String::new, |first| {
+                    first.to_ascii_uppercase().to_string() + chars.as_str()
+                })
+            })
+            .collect(),
+    }
+}
+
 /// Reads the form of `spec`; the request, or the problems by field.
 fn prepare(spec: &CommandSpec, fields: &Fields) -> Result<Prepared, Problems> {
     let mut r = Reader::new(fields);
@@ -922,7 +939,7 @@ pub async fn send(
             audit::record(
                 &ctx,
                 &signed.actor(),
-                &format!("charge_point.command.{}", spec.slug),
+                &format!("charge_point.command.{}", action_name(spec.slug)),
                 &target,
                 serde_json::json!({ "problems": problems.0 }),
                 AuditOutcome::Denied,
@@ -1011,6 +1028,18 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn every_form_is_named_by_its_ocpp_action() {
+        for spec in COMMANDS {
+            let name = action_name(spec.slug);
+            assert!(
+                name.parse::<Action>().is_ok(),
+                "{} is named {name}, which is not an OCPP 1.6 action",
+                spec.slug
+            );
         }
     }
 

@@ -10,6 +10,7 @@
 //! The service's HTTP routes are mounted by the `voltfleet` app server next to the
 //! operational endpoints every service has (`/healthz`, `/readyz`, `/metrics`).
 
+pub mod admin;
 pub mod assets;
 pub mod audit;
 pub mod charge_points;
@@ -60,6 +61,16 @@ pub fn routes(ctx: &AppContext) -> Router<AppContext> {
             "/backoffice/charge-points/{identity}/commands/{command}",
             post(commands::send),
         )
+        .route(
+            "/backoffice/operators",
+            get(admin::operators).post(admin::create_operator),
+        )
+        .route("/backoffice/operators/{id}/role", post(admin::set_role))
+        .route(
+            "/backoffice/operators/{id}/{change}",
+            post(admin::set_disabled),
+        )
+        .route("/backoffice/audit", get(admin::audit_log))
         .route("/backoffice/static/{file}", get(assets::serve))
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -17,6 +17,8 @@ pub struct Nav {
     pub name: String,
     pub email: String,
     pub role: String,
+    /// Whether the admin pages are in the navigation.
+    pub admin: bool,
     /// The session's CSRF token, for the sign-out form.
     pub csrf: String,
 }
@@ -49,6 +51,7 @@ impl Layout {
                 name: signed.operator.display_name.clone(),
                 email: signed.operator.email.clone(),
                 role: signed.operator.role.to_string(),
+                admin: signed.can(voltfleet_core::domain::Role::Admin),
                 csrf: signed.csrf().to_owned(),
             }),
             section,

@@ -562,7 +562,7 @@ async fn commands_are_checked_sent_and_audited(app: &TestApp) -> anyhow::Result<
     assert!(
         entries
             .iter()
-            .any(|e| e.action == "charge_point.command.unlock-connector"
+            .any(|e| e.action == "charge_point.command.UnlockConnector"
                 && e.outcome == AuditOutcome::Denied)
     );
 

@@ -37,6 +37,7 @@ on_both_backends!(
     check_operator_sessions,
     check_charger_search_and_dashboard_figures,
     check_ocpp_message_log_keeps_the_newest,
+    check_audit_search_and_operator_roles,
     check_api_keys,
     check_drivers_and_their_sessions,
     check_audit_log_lists_newest_first,
@@ -1599,5 +1600,151 @@ async fn check_ocpp_message_log_keeps_the_newest(db: &Database) {
         .append(&[message(b + 1000, 0)])
         .await
         .expect_err("an unknown charger");
+    assert!(matches!(err, StorageError::NotFound { .. }), "{err}");
+}
+
+async fn check_audit_search_and_operator_roles(db: &Database) {
+    use voltfleet_core::storage::AuditFilter;
+    migrated(db).await;
+    let entry = |at: &str, actor: &str, action: &str, target: &str, outcome| NewAuditEntry {
+        occurred_at: utc(at),
+        actor: actor.into(),
+        action: action.into(),
+        target: target.into(),
+        details: json!({}),
+        outcome,
+    };
+    for e in [
+        entry(
+            "2025-06-01T10:00:00Z",
+            "operator:ada@example.com",
+            "operator.login",
+            "operator:ada@example.com",
+            AuditOutcome::Success,
+        ),
+        entry(
+            "2025-06-01T10:01:00Z",
+            "operator:ada@example.com",
+            "charge_point.command.Reset",
+            "charge_point:CP-1",
+            AuditOutcome::Success,
+        ),
+        entry(
+            "2025-06-01T10:02:00Z",
+            "operator:vera@example.com",
+            "access.denied",
+            "/backoffice/charge-points/CP-1/commands/reset",
+            AuditOutcome::Denied,
+        ),
+        entry(
+            "2025-06-01T10:03:00Z",
+            "operator:ada@example.com",
+            "charge_point.command.Unlock_100%",
+            "charge_point:CP-2",
+            AuditOutcome::Failure,
+        ),
+    ] {
+        db.audit().record(&e).await.expect("recorded");
+    }
+    let overview = db.overview();
+    let actions = |found: (Vec<voltfleet_core::storage::AuditEntry>, u64)| {
+        (
+            found.0.into_iter().map(|e| e.action).collect::<Vec<_>>(),
+            found.1,
+        )
+    };
+    let all = overview
+        .audit(&AuditFilter::default(), 0, 2)
+        .await
+        .expect("listed");
+    assert_eq!(
+        actions(all),
+        (
+            vec![
+                "charge_point.command.Unlock_100%".to_string(),
+                "access.denied".to_string()
+            ],
+            4
+        ),
+        "newest first"
+    );
+    let filter =
+        |actor: Option<&str>, action: Option<&str>, target: Option<&str>, outcome| AuditFilter {
+            actor: actor.map(str::to_owned),
+            action: action.map(str::to_owned),
+            target: target.map(str::to_owned),
+            outcome,
+        };
+    for (f, expected) in [
+        (
+            filter(Some("vera"), None, None, None),
+            vec!["access.denied"],
+        ),
+        (
+            filter(None, Some("command"), None, None),
+            vec![
+                "charge_point.command.Unlock_100%",
+                "charge_point.command.Reset",
+            ],
+        ),
+        (
+            filter(None, Some("100%"), None, None),
+            vec!["charge_point.command.Unlock_100%"],
+        ),
+        (
+            filter(None, None, Some("CP-1"), Some(AuditOutcome::Success)),
+            vec!["charge_point.command.Reset"],
+        ),
+        (
+            filter(Some("ada"), None, None, Some(AuditOutcome::Denied)),
+            vec![],
+        ),
+    ] {
+        let (found, total) = actions(overview.audit(&f, 0, 50).await.expect("searched"));
+        assert_eq!(found, expected, "{f:?}");
+        assert_eq!(total, expected.len() as u64);
+    }
+    let (page, _) = actions(
+        overview
+            .audit(&AuditFilter::default(), 3, 2)
+            .await
+            .expect("listed"),
+    );
+    assert_eq!(page, ["operator.login"]);
+
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+    for (email, role) in [
+        ("zed@example.com", Role::Viewer),
+        ("amy@example.com", Role::Operator),
+    ] {
+        db.operators()
+            .create(&NewOperator {
+                email: email.into(),
+                display_name: email.into(),
+                password_hash: hash.into(),
+                role,
+            })
+            .await
+            .expect("created");
+    }
+    let operators = overview.operators().await.expect("listed");
+    let emails: Vec<_> = operators.iter().map(|o| o.email.as_str()).collect();
+    assert_eq!(emails, ["amy@example.com", "zed@example.com"]);
+    overview
+        .set_operator_role(operators[1].id, Role::Admin)
+        .await
+        .expect("changed");
+    assert_eq!(
+        db.operators()
+            .get(operators[1].id)
+            .await
+            .expect("found")
+            .role,
+        Role::Admin
+    );
+    let err = overview
+        .set_operator_role(operators[1].id + 1000, Role::Admin)
+        .await
+        .expect_err("no such operator");
     assert!(matches!(err, StorageError::NotFound { .. }), "{err}");
 }

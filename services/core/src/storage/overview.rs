@@ -6,10 +6,12 @@
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
+use super::audit::AuditEntry;
 use super::charge_points::ChargePoint;
+use super::operators::Operator;
 use super::time::Stamp;
-use super::{Database, StorageError};
-use crate::domain::RegistrationStatus;
+use super::{Database, Done, StorageError};
+use crate::domain::{AuditOutcome, RegistrationStatus, Role};
 
 /// What the charger list is narrowed to; every part optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -173,6 +175,109 @@ impl Overview<'_> {
             active_transactions: count(result.2),
             energy_wh: result.3,
         })
+    }
+}
+
+/// What the audit log page is narrowed to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Part of the actor, such as an operator's email.
+    pub actor: Option<String>,
+    /// Part of the action, such as `command`.
+    pub action: Option<String>,
+    /// Part of the target, such as a charger's id.
+    pub target: Option<String>,
+    pub outcome: Option<AuditOutcome>,
+}
+
+macro_rules! push_audit_filter {
+    ($query:expr, $patterns:expr, $outcome:expr) => {{
+        $query.push(" WHERE 1 = 1");
+        for (column, pattern) in $patterns {
+            if let Some(pattern) = pattern {
+                $query.push(" AND ");
+                $query.push(column);
+                $query.push(" LIKE ");
+                $query.push_bind(pattern.clone());
+                $query.push(" ESCAPE '!'");
+            }
+        }
+        if let Some(outcome) = $outcome {
+            $query.push(" AND outcome = ");
+            $query.push_bind(outcome.as_str());
+        }
+    }};
+}
+
+/// Operators and their roles, for admins.
+impl Overview<'_> {
+    /// Every operator, by email.
+    pub async fn operators(&self) -> Result<Vec<Operator>, StorageError> {
+        with_pool!(self.db, |pool| {
+            sqlx::query_as::<_, Operator>(
+                "SELECT id, email, display_name, password_hash, role, disabled, created_at \
+                 FROM operators ORDER BY email",
+            )
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(|err| self.db.fail(err, "operator", "list"))
+    }
+
+    /// Changes an operator's role; `NotFound` when there is no such operator.
+    pub async fn set_operator_role(&self, id: i64, role: Role) -> Result<(), StorageError> {
+        let done = with_pool!(self.db, |pool| {
+            sqlx::query("UPDATE operators SET role = ? WHERE id = ?")
+                .bind(role.as_str())
+                .bind(id)
+                .execute(pool)
+                .await
+                .map(Done::from)
+        })
+        .map_err(|err| self.db.fail(err, "operator", format!("id {id}")))?;
+        super::found_one(done, "operator", id)
+    }
+
+    /// Audit entries matching `filter`, newest first, `limit` of them from `offset` on, and
+    /// how many match in all.
+    pub async fn audit(
+        &self,
+        filter: &AuditFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<AuditEntry>, u64), StorageError> {
+        let pattern = |text: &Option<String>| {
+            text.as_deref()
+                .map(str::trim)
+                .filter(|text| !text.is_empty())
+                .map(like_pattern)
+        };
+        let patterns = [
+            ("actor", pattern(&filter.actor)),
+            ("action", pattern(&filter.action)),
+            ("target", pattern(&filter.target)),
+        ];
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let (items, total) = with_pool!(self.db, |pool| {
+            let mut query = QueryBuilder::new(
+                "SELECT id, occurred_at, actor, action, target, details, outcome FROM audit_log",
+            );
+            push_audit_filter!(query, &patterns, filter.outcome);
+            query.push(" ORDER BY occurred_at DESC, id DESC LIMIT ");
+            query.push_bind(i64::from(limit));
+            query.push(" OFFSET ");
+            query.push_bind(offset);
+            let items = query.build_query_as::<AuditEntry>().fetch_all(pool).await;
+            let mut count = QueryBuilder::new("SELECT COUNT(*) FROM audit_log");
+            push_audit_filter!(count, &patterns, filter.outcome);
+            let total = count.build_query_scalar::<i64>().fetch_one(pool).await;
+            (items, total)
+        });
+        let fail = |err| self.db.fail(err, "audit entry", "search");
+        Ok((
+            items.map_err(fail)?,
+            u64::try_from(total.map_err(fail)?).unwrap_or_default(),
+        ))
     }
 }
 
