@@ -201,7 +201,17 @@ async function flow(page) {
   await expectText(page.locator("#unlock-connector-connector_id-error"), "Enter a number from 1");
   await screenshot(page, "unlock-connector-invalid");
 
-  // 6. The admin's pages: the audit log has the commands just sent; the operators.
+  // 6. The session the charger reported, with its meter values charted.
+  await page.getByRole("link", { name: "Transactions" }).click();
+  const session = page.locator("tbody tr", { hasText: "DEMO-TAG-1" }).first();
+  await expectText(session, "4.20");
+  await review(page, "transactions");
+  await session.getByRole("link").first().click();
+  await expectText(page.locator("#chart-summary"), "3 energy and 3 power samples");
+  if ((await page.locator(".chart svg polyline").count()) !== 2) throw new Error("the chart lacks a line");
+  await review(page, "transaction");
+
+  // 7. The admin's pages: the audit log has the commands just sent; the operators.
   await page.getByRole("link", { name: "Audit log" }).click();
   await expectText(page.locator("table.audit tbody tr"), "charge_point.command.UnlockConnector");
   await review(page, "audit-log");
@@ -209,11 +219,11 @@ async function flow(page) {
   await expectText(page.locator("tbody tr"), viewer);
   await review(page, "operators");
 
-  // 7. Signing out ends the session.
+  // 8. Signing out ends the session.
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.waitForURL(`${base}/backoffice/login`);
 
-  // 8. A viewer sees the charger but no commands, and a crafted POST is refused.
+  // 9. A viewer sees the charger but no commands, and a crafted POST is refused.
   await signIn(page, viewer, viewerPassword);
   await page.waitForURL(`${base}/backoffice/`);
   await page.goto(`${base}/backoffice/charge-points/${encodeURIComponent(chargerId)}`);

@@ -93,6 +93,35 @@ async fn an_admin_commands_a_charger_and_a_viewer_is_refused_in_the_browser() ->
             json!({"connectorId": 2, "errorCode": "NoError", "status": "Unavailable"}),
         )
         .await?;
+    // A session, for the transaction page's chart.
+    let now = || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let started = charger
+        .call_ok(
+            "StartTransaction",
+            json!({"connectorId": 1, "idTag": "DEMO-TAG-1", "meterStart": 1000, "timestamp": now()}),
+        )
+        .await?;
+    let transaction = started["transactionId"].as_i64().unwrap_or_default();
+    for (energy, power) in [(1_000, 7_400), (3_000, 7_200), (5_200, 3_600)] {
+        charger
+            .call_ok(
+                "MeterValues",
+                json!({"connectorId": 1, "transactionId": transaction, "meterValue": [{
+                    "timestamp": now(),
+                    "sampledValue": [
+                        {"value": energy.to_string(), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                        {"value": power.to_string(), "measurand": "Power.Active.Import", "unit": "W"},
+                    ],
+                }]}),
+            )
+            .await?;
+    }
+    charger
+        .call_ok(
+            "StopTransaction",
+            json!({"transactionId": transaction, "meterStop": 5200, "timestamp": now(), "reason": "Local"}),
+        )
+        .await?;
     let printed = page.finish().await?;
 
     // What the charger was asked, in the order the admin sent it.

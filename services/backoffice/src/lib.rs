@@ -22,6 +22,7 @@ pub mod forms;
 pub mod login;
 pub mod security;
 pub mod session;
+pub mod transactions;
 pub mod views;
 
 use axum::Router;
@@ -71,6 +72,8 @@ pub fn routes(ctx: &AppContext) -> Router<AppContext> {
             post(admin::set_disabled),
         )
         .route("/backoffice/audit", get(admin::audit_log))
+        .route("/backoffice/transactions", get(transactions::list))
+        .route("/backoffice/transactions/{id}", get(transactions::detail))
         .route("/backoffice/static/{file}", get(assets::serve))
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -1550,6 +1550,56 @@ async fn check_charger_search_and_dashboard_figures(db: &Database) {
         .start(&start(2, utc("2025-06-01T10:00:00Z")))
         .await
         .expect("still running");
+    use voltfleet_core::storage::TransactionFilter;
+    let listed = |filter: TransactionFilter, offset| {
+        let overview = db.overview();
+        async move {
+            let (items, total) = overview
+                .transactions(&filter, offset, 2)
+                .await
+                .expect("listed");
+            (
+                items
+                    .into_iter()
+                    .map(|t| (t.identity, t.evse_number, t.stopped_at.is_some()))
+                    .collect::<Vec<_>>(),
+                total,
+            )
+        }
+    };
+    assert_eq!(
+        listed(TransactionFilter::default(), 0).await,
+        (
+            vec![
+                ("CP-A".to_string(), 2, false),
+                ("CP-A".to_string(), 1, true)
+            ],
+            3
+        ),
+        "newest first"
+    );
+    assert_eq!(listed(TransactionFilter::default(), 2).await.0.len(), 1);
+    let running = TransactionFilter {
+        active: Some(true),
+        ..TransactionFilter::default()
+    };
+    assert_eq!(listed(running, 0).await.1, 1);
+    let ended = TransactionFilter {
+        active: Some(false),
+        ..TransactionFilter::default()
+    };
+    assert_eq!(listed(ended, 0).await.1, 2);
+    let other = TransactionFilter {
+        charger: Some("cp-b".into()),
+        ..TransactionFilter::default()
+    };
+    assert_eq!(listed(other, 0).await.1, 0);
+    let token = TransactionFilter {
+        id_token: Some("demo-tag".into()),
+        charger: Some("A".into()),
+        active: None,
+    };
+    assert_eq!(listed(token, 0).await.1, 3);
     let figures = overview.figures(midnight).await.expect("counted");
     assert_eq!(figures.chargers, 3);
     assert_eq!(figures.faulted, 1);

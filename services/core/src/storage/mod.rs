@@ -81,7 +81,10 @@ pub use locations::{
 pub use ocpp_messages::{NewOcppMessage, OcppMessage, OcppMessages};
 pub use operator_sessions::{NewOperatorSession, OperatorSession, OperatorSessions};
 pub use operators::{NewOperator, Operator, Operators};
-pub use overview::{AuditFilter, ChargePointFilter, ChargePointPage, Figures, Overview};
+pub use overview::{
+    AuditFilter, ChargePointFilter, ChargePointPage, Figures, Overview, TransactionFilter,
+    TransactionListing,
+};
 pub use reservations::{NewReservation, Reservation, ReservationStatus, Reservations};
 pub use transactions::{
     MeterValue, NewMeterValue, NewTransaction, StopTransaction, Transaction, Transactions,

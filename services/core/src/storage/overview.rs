@@ -281,6 +281,102 @@ impl Overview<'_> {
     }
 }
 
+/// What the transaction list is narrowed to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransactionFilter {
+    /// Part of the charger's identity.
+    pub charger: Option<String>,
+    /// Part of the ID token.
+    pub id_token: Option<String>,
+    /// Only running (`true`) or only ended (`false`) ones.
+    pub active: Option<bool>,
+}
+
+/// A transaction with its charger's identity, for lists.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TransactionListing {
+    pub id: i64,
+    pub identity: String,
+    pub evse_number: i32,
+    pub id_token: String,
+    pub meter_start_wh: i64,
+    pub meter_stop_wh: Option<i64>,
+    pub started_at: DateTime<Utc>,
+    pub stopped_at: Option<DateTime<Utc>>,
+    pub stop_reason: Option<String>,
+}
+
+macro_rules! push_transaction_filter {
+    ($query:expr, $charger:expr, $token:expr, $active:expr) => {{
+        $query.push(" WHERE 1 = 1");
+        if let Some(pattern) = $charger {
+            $query.push(" AND cp.identity LIKE ");
+            $query.push_bind(pattern.clone());
+            $query.push(" ESCAPE '!'");
+        }
+        if let Some(pattern) = $token {
+            $query.push(" AND t.id_token LIKE ");
+            $query.push_bind(pattern.clone());
+            $query.push(" ESCAPE '!'");
+        }
+        match $active {
+            Some(true) => {
+                $query.push(" AND t.stopped_at IS NULL");
+            }
+            Some(false) => {
+                $query.push(" AND t.stopped_at IS NOT NULL");
+            }
+            None => {}
+        }
+    }};
+}
+
+impl Overview<'_> {
+    /// Transactions matching `filter`, newest first, a page of them and how many in all.
+    pub async fn transactions(
+        &self,
+        filter: &TransactionFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<TransactionListing>, u64), StorageError> {
+        let pattern = |text: &Option<String>| {
+            text.as_deref()
+                .map(str::trim)
+                .filter(|text| !text.is_empty())
+                .map(like_pattern)
+        };
+        let (charger, token) = (pattern(&filter.charger), pattern(&filter.id_token));
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let (items, total) = with_pool!(self.db, |pool| {
+            let mut query = QueryBuilder::new(
+                "SELECT t.id, cp.identity, t.evse_number, t.id_token, t.meter_start_wh, \
+                 t.meter_stop_wh, t.started_at, t.stopped_at, t.stop_reason \
+                 FROM transactions t JOIN charge_points cp ON cp.id = t.charge_point_id",
+            );
+            push_transaction_filter!(query, &charger, &token, filter.active);
+            query.push(" ORDER BY t.started_at DESC, t.id DESC LIMIT ");
+            query.push_bind(i64::from(limit));
+            query.push(" OFFSET ");
+            query.push_bind(offset);
+            let items = query
+                .build_query_as::<TransactionListing>()
+                .fetch_all(pool)
+                .await;
+            let mut count = QueryBuilder::new(
+                "SELECT COUNT(*) FROM transactions t JOIN charge_points cp ON cp.id = t.charge_point_id",
+            );
+            push_transaction_filter!(count, &charger, &token, filter.active);
+            let total = count.build_query_scalar::<i64>().fetch_one(pool).await;
+            (items, total)
+        });
+        let fail = |err| self.db.fail(err, "transaction", "search");
+        Ok((
+            items.map_err(fail)?,
+            u64::try_from(total.map_err(fail)?).unwrap_or_default(),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
