@@ -211,6 +211,15 @@ async function flow(page) {
   if ((await page.locator(".chart svg polyline").count()) !== 2) throw new Error("the chart lacks a line");
   await review(page, "transaction");
 
+  // ID tokens: the demo card, blocked from its page.
+  await page.getByRole("link", { name: "ID tokens" }).click();
+  await review(page, "id-tokens");
+  await page.getByRole("link", { name: "DEMO-TAG-1", exact: true }).click();
+  await page.getByLabel("Status").selectOption("Blocked");
+  await page.getByRole("button", { name: "Save" }).click();
+  await expectText(page.locator(".flash.ok"), "Saved: Blocked.");
+  await review(page, "id-token");
+
   // 7. The admin's pages: the audit log has the commands just sent; the operators.
   await page.getByRole("link", { name: "Audit log" }).click();
   await expectText(page.locator("table.audit tbody tr"), "charge_point.command.UnlockConnector");

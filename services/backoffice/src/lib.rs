@@ -19,6 +19,7 @@ pub mod commands;
 pub mod dashboard;
 pub mod error;
 pub mod forms;
+pub mod id_tokens;
 pub mod login;
 pub mod security;
 pub mod session;
@@ -72,6 +73,14 @@ pub fn routes(ctx: &AppContext) -> Router<AppContext> {
             post(admin::set_disabled),
         )
         .route("/backoffice/audit", get(admin::audit_log))
+        .route(
+            "/backoffice/id-tokens",
+            get(id_tokens::list).post(id_tokens::create),
+        )
+        .route(
+            "/backoffice/id-tokens/{token}",
+            get(id_tokens::detail).post(id_tokens::update),
+        )
         .route("/backoffice/transactions", get(transactions::list))
         .route("/backoffice/transactions/{id}", get(transactions::detail))
         .route("/backoffice/static/{file}", get(assets::serve))

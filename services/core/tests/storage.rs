@@ -38,6 +38,7 @@ on_both_backends!(
     check_charger_search_and_dashboard_figures,
     check_ocpp_message_log_keeps_the_newest,
     check_audit_search_and_operator_roles,
+    check_id_token_search_and_terms,
     check_api_keys,
     check_drivers_and_their_sessions,
     check_audit_log_lists_newest_first,
@@ -1796,5 +1797,77 @@ async fn check_audit_search_and_operator_roles(db: &Database) {
         .set_operator_role(operators[1].id + 1000, Role::Admin)
         .await
         .expect_err("no such operator");
+    assert!(matches!(err, StorageError::NotFound { .. }), "{err}");
+}
+
+async fn check_id_token_search_and_terms(db: &Database) {
+    use voltfleet_core::storage::IdTokenFilter;
+    migrated(db).await;
+    for (token, label, group, status) in [
+        (
+            "TAG-1",
+            Some("Fleet van 7"),
+            Some("FLEET"),
+            IdTokenStatus::Accepted,
+        ),
+        ("TAG-2", None, Some("FLEET"), IdTokenStatus::Blocked),
+        ("card_9", Some("50% off"), None, IdTokenStatus::Accepted),
+    ] {
+        db.id_tokens()
+            .create(&NewIdToken {
+                token: token.into(),
+                token_type: "RFID".into(),
+                status,
+                expires_at: None,
+                group_token: group.map(str::to_owned),
+                driver_id: None,
+                label: label.map(str::to_owned),
+            })
+            .await
+            .expect("created");
+    }
+    let overview = db.overview();
+    let found = |text: Option<&str>, status| {
+        let filter = IdTokenFilter {
+            text: text.map(str::to_owned),
+            status,
+        };
+        async move {
+            let (items, total) = overview.id_tokens(&filter, 0, 50).await.expect("listed");
+            assert_eq!(total, items.len() as u64);
+            items.into_iter().map(|t| t.token).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found(None, None).await, ["card_9", "TAG-1", "TAG-2"]);
+    assert_eq!(found(Some("fleet"), None).await, ["TAG-1", "TAG-2"]);
+    assert_eq!(found(Some("van"), None).await, ["TAG-1"]);
+    assert_eq!(found(Some("%"), None).await, ["card_9"]);
+    assert_eq!(found(Some("d_"), None).await, ["card_9"]);
+    assert_eq!(found(None, Some(IdTokenStatus::Blocked)).await, ["TAG-2"]);
+    let (page, total) = overview
+        .id_tokens(&IdTokenFilter::default(), 2, 2)
+        .await
+        .expect("listed");
+    assert_eq!((page.len(), total), (1, 3));
+
+    let expiry = utc("2030-01-01T00:00:00Z");
+    overview
+        .set_id_token_terms("tag-2", IdTokenStatus::Accepted, Some(expiry), None)
+        .await
+        .expect("changed, found in any case");
+    let tag = db
+        .id_tokens()
+        .find("TAG-2")
+        .await
+        .expect("looked up")
+        .expect("found");
+    assert_eq!(
+        (tag.status, tag.expires_at, tag.group_token),
+        (IdTokenStatus::Accepted, Some(expiry), None)
+    );
+    let err = overview
+        .set_id_token_terms("NOPE", IdTokenStatus::Blocked, None, None)
+        .await
+        .expect_err("unknown");
     assert!(matches!(err, StorageError::NotFound { .. }), "{err}");
 }

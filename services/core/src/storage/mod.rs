@@ -82,8 +82,8 @@ pub use ocpp_messages::{NewOcppMessage, OcppMessage, OcppMessages};
 pub use operator_sessions::{NewOperatorSession, OperatorSession, OperatorSessions};
 pub use operators::{NewOperator, Operator, Operators};
 pub use overview::{
-    AuditFilter, ChargePointFilter, ChargePointPage, Figures, Overview, TransactionFilter,
-    TransactionListing,
+    AuditFilter, ChargePointFilter, ChargePointPage, Figures, IdTokenFilter, Overview,
+    TransactionFilter, TransactionListing,
 };
 pub use reservations::{NewReservation, Reservation, ReservationStatus, Reservations};
 pub use transactions::{

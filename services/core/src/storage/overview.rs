@@ -8,10 +8,11 @@ use sqlx::QueryBuilder;
 
 use super::audit::AuditEntry;
 use super::charge_points::ChargePoint;
+use super::id_tokens::IdToken;
 use super::operators::Operator;
 use super::time::Stamp;
 use super::{Database, Done, StorageError};
-use crate::domain::{AuditOutcome, RegistrationStatus, Role};
+use crate::domain::{AuditOutcome, IdTokenStatus, RegistrationStatus, Role};
 
 /// What the charger list is narrowed to; every part optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -374,6 +375,102 @@ impl Overview<'_> {
             items.map_err(fail)?,
             u64::try_from(total.map_err(fail)?).unwrap_or_default(),
         ))
+    }
+}
+
+/// What the ID token list is narrowed to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdTokenFilter {
+    /// Part of the token, its label or its group.
+    pub text: Option<String>,
+    pub status: Option<IdTokenStatus>,
+}
+
+macro_rules! push_token_filter {
+    ($query:expr, $pattern:expr, $status:expr) => {{
+        $query.push(" WHERE 1 = 1");
+        if let Some(pattern) = $pattern {
+            $query.push(" AND (token LIKE ");
+            $query.push_bind(pattern.clone());
+            $query.push(" ESCAPE '!' OR label LIKE ");
+            $query.push_bind(pattern.clone());
+            $query.push(" ESCAPE '!' OR group_token LIKE ");
+            $query.push_bind(pattern.clone());
+            $query.push(" ESCAPE '!')");
+        }
+        if let Some(status) = $status {
+            $query.push(" AND status = ");
+            $query.push_bind(status.as_str());
+        }
+    }};
+}
+
+impl Overview<'_> {
+    /// ID tokens matching `filter`, by token, a page of them and how many in all.
+    pub async fn id_tokens(
+        &self,
+        filter: &IdTokenFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<IdToken>, u64), StorageError> {
+        let pattern = filter
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+            .map(like_pattern);
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let (items, total) = with_pool!(self.db, |pool| {
+            let mut query = QueryBuilder::new(
+                "SELECT id, token, token_type, status, expires_at, group_token, created_at, \
+                 driver_id, label FROM id_tokens",
+            );
+            push_token_filter!(query, &pattern, filter.status);
+            query.push(" ORDER BY token, id LIMIT ");
+            query.push_bind(i64::from(limit));
+            query.push(" OFFSET ");
+            query.push_bind(offset);
+            let items = query.build_query_as::<IdToken>().fetch_all(pool).await;
+            let mut count = QueryBuilder::new("SELECT COUNT(*) FROM id_tokens");
+            push_token_filter!(count, &pattern, filter.status);
+            let total = count.build_query_scalar::<i64>().fetch_one(pool).await;
+            (items, total)
+        });
+        let fail = |err| self.db.fail(err, "ID token", "search");
+        Ok((
+            items.map_err(fail)?,
+            u64::try_from(total.map_err(fail)?).unwrap_or_default(),
+        ))
+    }
+
+    /// Sets a token's status, expiry and group at once; `NotFound` when it is not known.
+    pub async fn set_id_token_terms(
+        &self,
+        token: &str,
+        status: IdTokenStatus,
+        expires_at: Option<DateTime<Utc>>,
+        group_token: Option<&str>,
+    ) -> Result<(), StorageError> {
+        let done = with_pool!(self.db, |pool| {
+            sqlx::query(
+                "UPDATE id_tokens SET status = ?, expires_at = ?, group_token = ? WHERE token = ?",
+            )
+            .bind(status.as_str())
+            .bind(Stamp::opt(expires_at))
+            .bind(group_token)
+            .bind(token)
+            .execute(pool)
+            .await
+            .map(Done::from)
+        })
+        .map_err(|err| self.db.fail(err, "ID token", format!("token `{token}`")))?;
+        if done.rows_affected == 0 {
+            return Err(StorageError::not_found(
+                "ID token",
+                format!("token `{token}`"),
+            ));
+        }
+        Ok(())
     }
 }
 
