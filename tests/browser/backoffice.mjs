@@ -128,7 +128,8 @@ async function main() {
   page.on("response", (response) => {
     const url = new URL(response.url());
     // The refusals the flow provokes on purpose are checked where they happen.
-    const expected = url.pathname === "/backoffice/login" || url.pathname.includes("/commands/");
+    const expected =
+      url.pathname === "/backoffice/login" || url.pathname.includes("/commands/") || url.pathname.startsWith("/api/");
     if (response.status() >= 400 && !expected) pageProblems.push(`${response.status()} for ${url.pathname}`);
   });
   try {
@@ -211,6 +212,12 @@ async function flow(page) {
   if ((await page.locator(".chart svg polyline").count()) !== 2) throw new Error("the chart lacks a line");
   await review(page, "transaction");
 
+  // Locations: Demo Plaza with the connected charger.
+  await page.getByRole("link", { name: "Locations" }).click();
+  await page.getByRole("link", { name: "Demo Plaza" }).click();
+  await expectText(page.locator("tbody tr", { hasText: chargerId }), "Online");
+  await review(page, "location");
+
   // ID tokens: the demo card, blocked from its page.
   await page.getByRole("link", { name: "ID tokens" }).click();
   await review(page, "id-tokens");
@@ -224,6 +231,18 @@ async function flow(page) {
   await page.getByRole("link", { name: "Audit log" }).click();
   await expectText(page.locator("table.audit tbody tr"), "charge_point.command.UnlockConnector");
   await review(page, "audit-log");
+  // An API key made here works against the API until it is revoked.
+  await page.getByRole("link", { name: "API keys" }).click();
+  await page.getByLabel("Name").fill("browser test");
+  await page.getByRole("button", { name: "Make key" }).click();
+  const key = (await page.locator("[data-new-key]").innerText()).trim();
+  await review(page, "api-keys");
+  const withKey = () =>
+    page.evaluate(async (apiKey) => (await fetch("/api/v1/locations", { headers: { "X-API-Key": apiKey } })).status, key);
+  if ((await withKey()) !== 200) throw new Error("the new API key was not accepted by the API");
+  await page.getByRole("button", { name: "Revoke browser test" }).click();
+  await expectText(page.locator(".flash.ok"), "no longer works");
+  if ((await withKey()) !== 401) throw new Error("the revoked API key still works");
   await page.getByRole("link", { name: "Operators" }).click();
   await expectText(page.locator("tbody tr"), viewer);
   await review(page, "operators");

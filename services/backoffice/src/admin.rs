@@ -462,3 +462,176 @@ pub async fn audit_log(
         },
     ))
 }
+
+/// Scopes an operator's key (one without a driver) can use: the public data.
+pub const OPERATOR_KEY_SCOPES: &[&str] = &["locations:read"];
+
+#[derive(Template)]
+#[template(path = "api_keys.html")]
+struct ApiKeysPage {
+    layout: Layout,
+    csrf: String,
+    keys: Vec<voltfleet_core::storage::ApiKeyRecord>,
+    scopes: &'static [&'static str],
+    /// The plain key just made, shown this once.
+    created: Option<String>,
+    name: String,
+    problems: Problems,
+}
+
+async fn api_keys_page(
+    ctx: &AppContext,
+    signed: &Signed,
+    status: StatusCode,
+    created: Option<String>,
+    name: String,
+    problems: Problems,
+    flash: Option<(&'static str, String)>,
+) -> Result<Response, PageError> {
+    let mut layout = Layout::new("API keys", Some(signed), "api-keys");
+    if let Some((kind, text)) = flash {
+        layout = layout.with_flash(kind, text);
+    }
+    Ok(views::render(
+        status,
+        &ApiKeysPage {
+            layout,
+            csrf: signed.csrf().to_owned(),
+            keys: ctx.db.overview().operator_api_keys().await?,
+            scopes: OPERATOR_KEY_SCOPES,
+            created,
+            name,
+            problems,
+        },
+    ))
+}
+
+/// `GET /backoffice/api-keys`.
+pub async fn api_keys(
+    State(ctx): State<AppContext>,
+    Admin(signed): Admin,
+) -> Result<Response, PageError> {
+    api_keys_page(
+        &ctx,
+        &signed,
+        StatusCode::OK,
+        None,
+        String::new(),
+        Problems::default(),
+        None,
+    )
+    .await
+}
+
+/// `POST /backoffice/api-keys`: a new key, shown once.
+pub async fn create_api_key(
+    State(ctx): State<AppContext>,
+    Admin(signed): Admin,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let scopes: Vec<String> = pairs
+        .iter()
+        .filter(|(name, _)| name == "scope")
+        .map(|(_, value)| value.clone())
+        .collect();
+    let fields = Fields::from_pairs(pairs);
+    let mut r = Reader::new(&fields);
+    let name = r.text("name", 100, true);
+    let mut problems = r.problems;
+    if scopes.is_empty() {
+        problems.add("scope", "Choose at least one scope.");
+    } else if let Some(unknown) = scopes
+        .iter()
+        .find(|scope| !OPERATOR_KEY_SCOPES.contains(&scope.as_str()))
+    {
+        problems.add(
+            "scope",
+            format!(
+                "“{}” is not a scope an operator key can have.",
+                crate::forms::shorten(unknown)
+            ),
+        );
+    }
+    let Some(name) = name.filter(|_| problems.is_empty()) else {
+        return api_keys_page(
+            &ctx,
+            &signed,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            fields.get("name").to_owned(),
+            problems,
+            None,
+        )
+        .await;
+    };
+    let (plain, prefix, key_hash) = voltfleet_core::credentials::ApiKey::generate();
+    let id = ctx
+        .db
+        .api_keys()
+        .create(&voltfleet_core::storage::NewApiKey {
+            name: name.clone(),
+            prefix: prefix.clone(),
+            key_hash,
+            scopes: scopes.clone(),
+            operator_id: Some(signed.operator.id),
+            driver_id: None,
+        })
+        .await?;
+    audit::record(
+        &ctx,
+        &signed.actor(),
+        "api_key.create",
+        &format!("api_key:{prefix}"),
+        serde_json::json!({ "id": id, "name": name, "scopes": scopes }),
+        AuditOutcome::Success,
+    )
+    .await;
+    api_keys_page(
+        &ctx,
+        &signed,
+        StatusCode::OK,
+        Some(plain),
+        String::new(),
+        Problems::default(),
+        None,
+    )
+    .await
+}
+
+/// `POST /backoffice/api-keys/{id}/revoke`.
+pub async fn revoke_api_key(
+    State(ctx): State<AppContext>,
+    Admin(signed): Admin,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let not_found = || PageError::NotFound("There is no such API key.".to_owned());
+    let id = id.parse::<i64>().map_err(|_| not_found())?;
+    let key = ctx
+        .db
+        .overview()
+        .operator_api_keys()
+        .await?
+        .into_iter()
+        .find(|key| key.id == id)
+        .ok_or_else(not_found)?;
+    ctx.db.api_keys().revoke(id, Utc::now()).await?;
+    audit::record(
+        &ctx,
+        &signed.actor(),
+        "api_key.revoke",
+        &format!("api_key:{}", key.prefix),
+        serde_json::json!({ "id": id, "name": key.name }),
+        AuditOutcome::Success,
+    )
+    .await;
+    api_keys_page(
+        &ctx,
+        &signed,
+        StatusCode::OK,
+        None,
+        String::new(),
+        Problems::default(),
+        Some(("ok", format!("The key “{}” no longer works.", key.name))),
+    )
+    .await
+}

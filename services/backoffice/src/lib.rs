@@ -20,6 +20,7 @@ pub mod dashboard;
 pub mod error;
 pub mod forms;
 pub mod id_tokens;
+pub mod locations;
 pub mod login;
 pub mod security;
 pub mod session;
@@ -73,6 +74,16 @@ pub fn routes(ctx: &AppContext) -> Router<AppContext> {
             post(admin::set_disabled),
         )
         .route("/backoffice/audit", get(admin::audit_log))
+        .route(
+            "/backoffice/api-keys",
+            get(admin::api_keys).post(admin::create_api_key),
+        )
+        .route(
+            "/backoffice/api-keys/{id}/revoke",
+            post(admin::revoke_api_key),
+        )
+        .route("/backoffice/locations", get(locations::list))
+        .route("/backoffice/locations/{id}", get(locations::detail))
         .route(
             "/backoffice/id-tokens",
             get(id_tokens::list).post(id_tokens::create),

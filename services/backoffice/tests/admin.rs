@@ -239,7 +239,94 @@ async fn the_audit_log_lists_filters_and_escapes(app: &TestApp) -> anyhow::Resul
     Ok(())
 }
 
+async fn admins_make_and_revoke_api_keys(app: &TestApp) -> anyhow::Result<()> {
+    app.operator("ada@example.com", Role::Admin).await?;
+    app.operator("olga@example.com", Role::Operator).await?;
+    let admin = app.login("ada@example.com").await?;
+    let bad = app
+        .post(
+            "/backoffice/api-keys",
+            &admin,
+            &[("name", ""), ("scope", "charging")],
+        )
+        .await?;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("id=\"key-name-error\">This is required."));
+    assert!(
+        bad.body
+            .contains("“charging” is not a scope an operator key can have.")
+    );
+    let made = app
+        .post(
+            "/backoffice/api-keys",
+            &admin,
+            &[("name", "Map <widget>"), ("scope", "locations:read")],
+        )
+        .await?;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let marker = "<pre class=\"answer\" data-new-key>";
+    let start = made.body.find(marker).expect("the key is shown") + marker.len();
+    let plain = &made.body[start..start + made.body[start..].find('<').unwrap_or(0)];
+    let key = voltfleet_core::credentials::ApiKey::parse(plain)?;
+    let stored = app
+        .ctx
+        .db
+        .api_keys()
+        .find_by_prefix(key.prefix())
+        .await?
+        .expect("stored by its prefix");
+    assert!(key.matches(&stored.key_hash));
+    assert_ne!(stored.key_hash, plain, "only the hash is kept");
+    assert_eq!(stored.scopes, "locations:read");
+    assert!(made.body.contains("Map &#60;widget&#62;"));
+    let listed = app.get("/backoffice/api-keys", Some(&admin)).await?;
+    assert!(!listed.body.contains(plain), "shown once only");
+
+    let operator = app.login("olga@example.com").await?;
+    for (path, fields) in [
+        (
+            "/backoffice/api-keys".to_owned(),
+            vec![("name", "x"), ("scope", "locations:read")],
+        ),
+        (format!("/backoffice/api-keys/{}/revoke", stored.id), vec![]),
+    ] {
+        let page = app.post(&path, &operator, &fields).await?;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(
+        app.get("/backoffice/api-keys", Some(&operator))
+            .await?
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let revoked = app
+        .post(
+            &format!("/backoffice/api-keys/{}/revoke", stored.id),
+            &admin,
+            &[],
+        )
+        .await?;
+    assert_eq!(revoked.status, StatusCode::OK);
+    assert!(revoked.body.contains("no longer works"));
+    assert!(
+        app.ctx
+            .db
+            .api_keys()
+            .find_by_prefix(key.prefix())
+            .await?
+            .expect("kept")
+            .revoked_at
+            .is_some()
+    );
+    let missing = app
+        .post("/backoffice/api-keys/999999/revoke", &admin, &[])
+        .await?;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    Ok(())
+}
+
 on_both_backends!(
+    admins_make_and_revoke_api_keys,
     only_admins_reach_the_admin_pages,
     admins_manage_operators,
     the_audit_log_lists_filters_and_escapes,

@@ -39,6 +39,7 @@ on_both_backends!(
     check_ocpp_message_log_keeps_the_newest,
     check_audit_search_and_operator_roles,
     check_id_token_search_and_terms,
+    check_operator_api_keys_are_listed_without_drivers_keys,
     check_api_keys,
     check_drivers_and_their_sessions,
     check_audit_log_lists_newest_first,
@@ -1870,4 +1871,38 @@ async fn check_id_token_search_and_terms(db: &Database) {
         .await
         .expect_err("unknown");
     assert!(matches!(err, StorageError::NotFound { .. }), "{err}");
+}
+
+async fn check_operator_api_keys_are_listed_without_drivers_keys(db: &Database) {
+    migrated(db).await;
+    let driver = db
+        .drivers()
+        .create(&NewDriver {
+            email: "dora@example.com".into(),
+            name: "Dora".into(),
+            password_hash: "x".into(),
+        })
+        .await
+        .expect("a driver");
+    for (name, driver_id) in [
+        ("partner app", None),
+        ("dora's key", Some(driver)),
+        ("map widget", None),
+    ] {
+        let (_, prefix, key_hash) = ApiKey::generate();
+        db.api_keys()
+            .create(&NewApiKey {
+                name: name.into(),
+                prefix,
+                key_hash,
+                scopes: vec!["locations:read".into()],
+                operator_id: None,
+                driver_id,
+            })
+            .await
+            .expect("created");
+    }
+    let keys = db.overview().operator_api_keys().await.expect("listed");
+    let names: Vec<_> = keys.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["map widget", "partner app"]);
 }

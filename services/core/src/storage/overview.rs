@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
+use super::api_keys::ApiKeyRecord;
 use super::audit::AuditEntry;
 use super::charge_points::ChargePoint;
 use super::id_tokens::IdToken;
@@ -471,6 +472,22 @@ impl Overview<'_> {
             ));
         }
         Ok(())
+    }
+}
+
+impl Overview<'_> {
+    /// The operators' API keys (not drivers'), newest first, revoked ones too.
+    pub async fn operator_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StorageError> {
+        with_pool!(self.db, |pool| {
+            sqlx::query_as::<_, ApiKeyRecord>(
+                "SELECT id, name, prefix, key_hash, scopes, operator_id, created_at, \
+                 last_used_at, revoked_at, driver_id FROM api_keys WHERE driver_id IS NULL \
+                 ORDER BY created_at DESC, id DESC",
+            )
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(|err| self.db.fail(err, "API key", "list"))
     }
 }
 
