@@ -120,6 +120,10 @@ pub fn set_cookie(
 /// Middleware: puts the [`Signed`] operator into the request's extensions when its session
 /// cookie names an active session of an enabled operator.
 pub async fn load(State(ctx): State<AppContext>, mut request: Request, next: Next) -> Response {
+    // The static files are the same for everyone; they need no session lookup.
+    if request.uri().path().starts_with("/backoffice/static/") {
+        return next.run(request).await;
+    }
     if let Some(token) = cookie(request.headers(), SESSION_COOKIE) {
         match lookup(&ctx, token, Utc::now()).await {
             Ok(Some(signed)) => {
