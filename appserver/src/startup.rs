@@ -60,7 +60,7 @@ impl Application {
             let address = listener.local_addr()?;
             let routes = match service {
                 ServiceName::Api => voltfleet_api::routes(&self.ctx),
-                ServiceName::Backoffice => voltfleet_backoffice::routes(),
+                ServiceName::Backoffice => voltfleet_backoffice::routes(&self.ctx),
                 ServiceName::Ocpp => {
                     let started = OcppService::start(&self.ctx, shutdown.clone())
                         .await

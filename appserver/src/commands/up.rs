@@ -4,7 +4,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use voltfleet_core::config::ServiceName;
+use voltfleet_core::config::{ServiceName, Source};
 use voltfleet_core::context::AppContext;
 use voltfleet_core::metrics::Metrics;
 
@@ -21,6 +21,15 @@ pub async fn up(file: Option<&Path>) -> anyhow::Result<()> {
     if loaded.settings.api_accounts.token_secret.is_none() {
         loaded.settings.api_accounts.token_secret =
             Some(demo::token_secret(&loaded.settings.data_dir)?);
+    }
+    // The proxy of `up` speaks plain HTTP on loopback, where a browser would drop a Secure
+    // cookie; unless the configuration says otherwise, the Back Office's cookie is not Secure.
+    let cookie_secure_configured = loaded
+        .effective
+        .iter()
+        .any(|value| value.key == "backoffice.cookie_secure" && value.source != Source::Default);
+    if !cookie_secure_configured {
+        loaded.settings.backoffice_ui.cookie_secure = false;
     }
     let ctx = AppContext::connect(loaded.settings, Metrics::new(), true).await?;
     let demo = demo::seed(&ctx.db, &ctx.settings.data_dir).await?;

@@ -12,10 +12,11 @@ use voltfleet_core::domain::{
     AuditOutcome, ChargePointId, ConnectorFormat, EnergyWh, IdTokenStatus, PowerType,
     RegistrationStatus, Role,
 };
+use voltfleet_core::storage::ChargePointFilter;
 use voltfleet_core::storage::{
     BootInfo, Database, NewApiKey, NewAuditEntry, NewChargePoint, NewConnector, NewDriver,
-    NewDriverSession, NewEvse, NewIdToken, NewLocation, NewMeterValue, NewOperator, NewTransaction,
-    StatusReport, StopTransaction, StorageError,
+    NewDriverSession, NewEvse, NewIdToken, NewLocation, NewMeterValue, NewOperator,
+    NewOperatorSession, NewTransaction, StatusReport, StopTransaction, StorageError,
 };
 use voltfleet_core::testing::{TestMySql, mysql_settings, sqlite_settings};
 
@@ -33,6 +34,12 @@ on_both_backends!(
     check_meter_values_come_back_in_sampling_order,
     check_timestamps_are_utc_to_the_millisecond,
     check_operators,
+    check_operator_sessions,
+    check_charger_search_and_dashboard_figures,
+    check_ocpp_message_log_keeps_the_newest,
+    check_audit_search_and_operator_roles,
+    check_id_token_search_and_terms,
+    check_operator_api_keys_are_listed_without_drivers_keys,
     check_api_keys,
     check_drivers_and_their_sessions,
     check_audit_log_lists_newest_first,
@@ -115,12 +122,12 @@ async fn check_migrations_apply_once(db: &Database) {
         .expect("pending migrations are listed");
     assert_eq!(
         pending,
-        vec![1, 2, 3, 4],
+        vec![1, 2, 3, 4, 5],
         "a fresh database lacks every migration"
     );
 
     let applied = db.migrate().await.expect("migrations apply");
-    assert_eq!(applied, vec![1, 2, 3, 4]);
+    assert_eq!(applied, vec![1, 2, 3, 4, 5]);
     assert!(db.pending_migrations().await.expect("listed").is_empty());
 
     let again = db.migrate().await.expect("a second run succeeds");
@@ -1275,4 +1282,627 @@ async fn check_drivers_and_their_sessions(db: &Database) {
             .await,
         "driver",
     );
+}
+
+async fn check_operator_sessions(db: &Database) {
+    migrated(db).await;
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+    let operator = db
+        .operators()
+        .create(&NewOperator {
+            email: "ops@example.com".into(),
+            display_name: "Olga Ops".into(),
+            password_hash: hash.into(),
+            role: Role::Operator,
+        })
+        .await
+        .expect("created");
+    let sessions = db.operator_sessions();
+    let token_hash = "a".repeat(64);
+    let expires_at = Utc::now() + chrono::Duration::hours(8);
+    let new = NewOperatorSession {
+        operator_id: operator,
+        token_hash: token_hash.clone(),
+        csrf_token: "c".repeat(64),
+        client_ip: Some("192.0.2.7".into()),
+        user_agent: Some("Test Browser".into()),
+        expires_at,
+    };
+    let id = sessions.create(&new).await.expect("stored");
+    assert!(
+        !format!("{new:?}").contains(&"c".repeat(64)),
+        "the CSRF token stays out of Debug"
+    );
+    let stored = sessions
+        .find_by_token_hash(&token_hash)
+        .await
+        .expect("looked up")
+        .expect("found");
+    assert_eq!(stored.id, id);
+    assert_eq!(stored.operator_id, operator);
+    assert_eq!(stored.csrf_token, "c".repeat(64));
+    assert_eq!(stored.client_ip.as_deref(), Some("192.0.2.7"));
+    assert_eq!(stored.user_agent.as_deref(), Some("Test Browser"));
+    assert_recent(stored.created_at);
+    assert_eq!(stored.last_seen_at, stored.created_at);
+    assert_eq!(stored.revoked_at, None);
+    let idle = Duration::from_secs(30 * 60);
+    let now = Utc::now();
+    assert!(stored.is_active(now, idle));
+    assert!(
+        !stored.is_active(now + chrono::Duration::minutes(31), idle),
+        "idle too long"
+    );
+    assert!(
+        !stored.is_active(expires_at, Duration::from_secs(24 * 3600)),
+        "past the absolute lifetime, however recent the activity"
+    );
+
+    let later = stored.last_seen_at + chrono::Duration::minutes(20);
+    sessions.touch(id, later).await.expect("touched");
+    let touched = sessions
+        .find_by_token_hash(&token_hash)
+        .await
+        .expect("looked up")
+        .expect("found");
+    assert_eq!(touched.last_seen_at, later);
+    assert!(touched.is_active(later + chrono::Duration::minutes(29), idle));
+
+    let err = sessions
+        .create(&NewOperatorSession {
+            token_hash: token_hash.clone(),
+            ..new.clone()
+        })
+        .await
+        .expect_err("a session id is never stored twice");
+    assert!(matches!(err, StorageError::Conflict { .. }), "{err}");
+    let err = sessions
+        .create(&NewOperatorSession {
+            operator_id: operator + 1000,
+            token_hash: "d".repeat(64),
+            ..new.clone()
+        })
+        .await
+        .expect_err("an unknown operator");
+    assert!(matches!(err, StorageError::NotFound { .. }), "{err}");
+
+    let other = sessions
+        .create(&NewOperatorSession {
+            token_hash: "b".repeat(64),
+            ..new.clone()
+        })
+        .await
+        .expect("a second session");
+    let revoked_at = Utc::now();
+    assert!(sessions.revoke(id, revoked_at).await.expect("revoked"));
+    assert!(
+        !sessions
+            .revoke(id + 1000, revoked_at)
+            .await
+            .expect("no such session")
+    );
+    let revoked = sessions
+        .find_by_token_hash(&token_hash)
+        .await
+        .expect("looked up")
+        .expect("still there");
+    assert!(revoked.revoked_at.is_some());
+    assert!(!revoked.is_active(Utc::now(), idle));
+    sessions
+        .touch(id, Utc::now() + chrono::Duration::minutes(1))
+        .await
+        .expect("a touch of a revoked session changes nothing");
+    assert_eq!(
+        sessions
+            .find_by_token_hash(&token_hash)
+            .await
+            .expect("looked up")
+            .expect("found")
+            .last_seen_at,
+        later
+    );
+    assert_eq!(
+        sessions
+            .revoke_all_of(operator, Utc::now())
+            .await
+            .expect("revoked"),
+        1,
+        "only the one still active"
+    );
+    let second = sessions
+        .find_by_token_hash(&"b".repeat(64))
+        .await
+        .expect("looked up")
+        .expect("found");
+    assert_eq!(second.id, other);
+    assert!(second.revoked_at.is_some());
+}
+
+async fn check_charger_search_and_dashboard_figures(db: &Database) {
+    migrated(db).await;
+    let boot = |vendor: &str, model: &str| BootInfo {
+        vendor: vendor.into(),
+        model: model.into(),
+        serial_number: None,
+        firmware_version: None,
+        ocpp_version: None,
+        charge_box_serial_number: None,
+        iccid: None,
+        imsi: None,
+        meter_type: None,
+        meter_serial_number: None,
+    };
+    let charge_points = db.charge_points();
+    let a = charge_point(db, "CP-A").await;
+    let b = charge_point(db, "CP-B").await;
+    let c = charge_point(db, "OTHER_1").await;
+    let at = Utc::now();
+    charge_points
+        .record_boot(a, &boot("Alfen", "Eve"), at)
+        .await
+        .expect("booted");
+    charge_points
+        .record_boot(b, &boot("ABB", "Terra 50%"), at)
+        .await
+        .expect("booted");
+    charge_points
+        .set_registration_status(c, RegistrationStatus::Pending)
+        .await
+        .expect("parked");
+    charge_points
+        .record_status(&StatusReport {
+            charge_point_id: b,
+            connector_id: 1,
+            status: "Faulted".into(),
+            error_code: "GroundFailure".into(),
+            info: None,
+            vendor_id: None,
+            vendor_error_code: None,
+            reported_at: Some(at),
+            received_at: at,
+        })
+        .await
+        .expect("recorded");
+    let overview = db.overview();
+    let search = |text: Option<&str>, registration, status: Option<&str>| ChargePointFilter {
+        text: text.map(str::to_owned),
+        registration,
+        status: status.map(str::to_owned),
+    };
+    let identities = |page: voltfleet_core::storage::ChargePointPage| {
+        (
+            page.items
+                .into_iter()
+                .map(|cp| cp.identity.to_string())
+                .collect::<Vec<_>>(),
+            page.total,
+        )
+    };
+    let all = overview
+        .charge_points(&ChargePointFilter::default(), 0, 2)
+        .await
+        .expect("listed");
+    assert_eq!(identities(all), (vec!["CP-A".into(), "CP-B".into()], 3));
+    let rest = overview
+        .charge_points(&ChargePointFilter::default(), 2, 2)
+        .await
+        .expect("listed");
+    assert_eq!(identities(rest), (vec!["OTHER_1".into()], 3));
+    for (filter, expected) in [
+        (search(Some("alf"), None, None), vec!["CP-A"]),
+        (search(Some("terra"), None, None), vec!["CP-B"]),
+        (search(Some("50%"), None, None), vec!["CP-B"]),
+        (search(Some("%"), None, None), vec!["CP-B"]),
+        (search(Some("R_"), None, None), vec!["OTHER_1"]),
+        (search(Some("cp-"), None, None), vec!["CP-A", "CP-B"]),
+        (
+            search(None, Some(RegistrationStatus::Pending), None),
+            vec!["OTHER_1"],
+        ),
+        (search(None, None, Some("Faulted")), vec!["CP-B"]),
+        (search(Some("alf"), None, Some("Faulted")), vec![]),
+    ] {
+        let page = overview
+            .charge_points(&filter, 0, 50)
+            .await
+            .expect("searched");
+        let expected: Vec<String> = expected.into_iter().map(str::to_owned).collect();
+        let total = expected.len() as u64;
+        assert_eq!(identities(page), (expected, total), "{filter:?}");
+    }
+    assert_eq!(
+        overview.identities().await.expect("listed"),
+        ["CP-A", "CP-B", "OTHER_1"]
+    );
+
+    let transactions = db.transactions();
+    let start = |evse: i32, started_at| NewTransaction {
+        charge_point_id: a,
+        evse_number: evse,
+        id_token: "DEMO-TAG-1".into(),
+        meter_start_wh: EnergyWh(1_000),
+        started_at,
+        reservation_id: None,
+        start_auth_status: None,
+    };
+    let midnight = utc("2025-06-01T00:00:00Z");
+    let yesterday = transactions
+        .start(&start(1, utc("2025-05-31T22:00:00Z")))
+        .await
+        .expect("started");
+    let stop = |wh: i64, stopped_at| StopTransaction {
+        meter_stop_wh: EnergyWh(wh),
+        stopped_at,
+        stop_reason: None,
+        stop_id_token: None,
+    };
+    transactions
+        .stop(yesterday, &stop(1_500, utc("2025-05-31T23:00:00Z")))
+        .await
+        .expect("stopped before midnight");
+    let today = transactions
+        .start(&start(1, utc("2025-06-01T08:00:00Z")))
+        .await
+        .expect("started");
+    transactions
+        .stop(today, &stop(8_000, utc("2025-06-01T09:00:00Z")))
+        .await
+        .expect("stopped");
+    transactions
+        .start(&start(2, utc("2025-06-01T10:00:00Z")))
+        .await
+        .expect("still running");
+    use voltfleet_core::storage::TransactionFilter;
+    let listed = |filter: TransactionFilter, offset| {
+        let overview = db.overview();
+        async move {
+            let (items, total) = overview
+                .transactions(&filter, offset, 2)
+                .await
+                .expect("listed");
+            (
+                items
+                    .into_iter()
+                    .map(|t| (t.identity, t.evse_number, t.stopped_at.is_some()))
+                    .collect::<Vec<_>>(),
+                total,
+            )
+        }
+    };
+    assert_eq!(
+        listed(TransactionFilter::default(), 0).await,
+        (
+            vec![
+                ("CP-A".to_string(), 2, false),
+                ("CP-A".to_string(), 1, true)
+            ],
+            3
+        ),
+        "newest first"
+    );
+    assert_eq!(listed(TransactionFilter::default(), 2).await.0.len(), 1);
+    let running = TransactionFilter {
+        active: Some(true),
+        ..TransactionFilter::default()
+    };
+    assert_eq!(listed(running, 0).await.1, 1);
+    let ended = TransactionFilter {
+        active: Some(false),
+        ..TransactionFilter::default()
+    };
+    assert_eq!(listed(ended, 0).await.1, 2);
+    let other = TransactionFilter {
+        charger: Some("cp-b".into()),
+        ..TransactionFilter::default()
+    };
+    assert_eq!(listed(other, 0).await.1, 0);
+    let token = TransactionFilter {
+        id_token: Some("demo-tag".into()),
+        charger: Some("A".into()),
+        active: None,
+    };
+    assert_eq!(listed(token, 0).await.1, 3);
+    let figures = overview.figures(midnight).await.expect("counted");
+    assert_eq!(figures.chargers, 3);
+    assert_eq!(figures.faulted, 1);
+    assert_eq!(figures.active_transactions, 1);
+    assert_eq!(figures.energy_wh, 7_000, "only what stopped since midnight");
+}
+
+async fn check_ocpp_message_log_keeps_the_newest(db: &Database) {
+    use voltfleet_core::storage::NewOcppMessage;
+    migrated(db).await;
+    let a = charge_point(db, "CP-LOG-A").await;
+    let b = charge_point(db, "CP-LOG-B").await;
+    let log = db.ocpp_messages();
+    let at = utc("2025-06-01T10:00:00.250Z");
+    let message = |cp: i64, n: usize| {
+        NewOcppMessage::new(
+            cp,
+            if n.is_multiple_of(2) { "in" } else { "out" },
+            "CALL",
+            Some("Heartbeat"),
+            Some(&format!("id-{n}")),
+            &format!("[2,\"id-{n}\",\"Heartbeat\",{{}}]"),
+            at,
+        )
+    };
+    let batch: Vec<_> = (0..6)
+        .map(|n| message(a, n))
+        .chain((0..2).map(|n| message(b, n)))
+        .collect();
+    log.append(&batch).await.expect("appended");
+    log.append(&[]).await.expect("nothing to append");
+    assert_eq!(log.trim(a, 4).await.expect("trimmed"), 2);
+    assert_eq!(log.trim(a, 4).await.expect("trimmed again"), 0);
+    assert_eq!(log.trim(b, 4).await.expect("below the limit"), 0);
+    let kept = log.recent(a, 10).await.expect("listed");
+    let ids: Vec<_> = kept.iter().filter_map(|m| m.message_id.clone()).collect();
+    assert_eq!(
+        ids,
+        ["id-5", "id-4", "id-3", "id-2"],
+        "the newest, newest first"
+    );
+    assert_eq!(kept[0].direction, "out");
+    assert_eq!(kept[0].at, at);
+    assert_eq!(kept[0].body, "[2,\"id-5\",\"Heartbeat\",{}]");
+    assert!(!kept[0].truncated);
+    assert_eq!(log.recent(b, 1).await.expect("listed").len(), 1);
+    let err = log
+        .append(&[message(b + 1000, 0)])
+        .await
+        .expect_err("an unknown charger");
+    assert!(matches!(err, StorageError::NotFound { .. }), "{err}");
+}
+
+async fn check_audit_search_and_operator_roles(db: &Database) {
+    use voltfleet_core::storage::AuditFilter;
+    migrated(db).await;
+    let entry = |at: &str, actor: &str, action: &str, target: &str, outcome| NewAuditEntry {
+        occurred_at: utc(at),
+        actor: actor.into(),
+        action: action.into(),
+        target: target.into(),
+        details: json!({}),
+        outcome,
+    };
+    for e in [
+        entry(
+            "2025-06-01T10:00:00Z",
+            "operator:ada@example.com",
+            "operator.login",
+            "operator:ada@example.com",
+            AuditOutcome::Success,
+        ),
+        entry(
+            "2025-06-01T10:01:00Z",
+            "operator:ada@example.com",
+            "charge_point.command.Reset",
+            "charge_point:CP-1",
+            AuditOutcome::Success,
+        ),
+        entry(
+            "2025-06-01T10:02:00Z",
+            "operator:vera@example.com",
+            "access.denied",
+            "/backoffice/charge-points/CP-1/commands/reset",
+            AuditOutcome::Denied,
+        ),
+        entry(
+            "2025-06-01T10:03:00Z",
+            "operator:ada@example.com",
+            "charge_point.command.Unlock_100%",
+            "charge_point:CP-2",
+            AuditOutcome::Failure,
+        ),
+    ] {
+        db.audit().record(&e).await.expect("recorded");
+    }
+    let overview = db.overview();
+    let actions = |found: (Vec<voltfleet_core::storage::AuditEntry>, u64)| {
+        (
+            found.0.into_iter().map(|e| e.action).collect::<Vec<_>>(),
+            found.1,
+        )
+    };
+    let all = overview
+        .audit(&AuditFilter::default(), 0, 2)
+        .await
+        .expect("listed");
+    assert_eq!(
+        actions(all),
+        (
+            vec![
+                "charge_point.command.Unlock_100%".to_string(),
+                "access.denied".to_string()
+            ],
+            4
+        ),
+        "newest first"
+    );
+    let filter =
+        |actor: Option<&str>, action: Option<&str>, target: Option<&str>, outcome| AuditFilter {
+            actor: actor.map(str::to_owned),
+            action: action.map(str::to_owned),
+            target: target.map(str::to_owned),
+            outcome,
+        };
+    for (f, expected) in [
+        (
+            filter(Some("vera"), None, None, None),
+            vec!["access.denied"],
+        ),
+        (
+            filter(None, Some("command"), None, None),
+            vec![
+                "charge_point.command.Unlock_100%",
+                "charge_point.command.Reset",
+            ],
+        ),
+        (
+            filter(None, Some("100%"), None, None),
+            vec!["charge_point.command.Unlock_100%"],
+        ),
+        (
+            filter(None, None, Some("CP-1"), Some(AuditOutcome::Success)),
+            vec!["charge_point.command.Reset"],
+        ),
+        (
+            filter(Some("ada"), None, None, Some(AuditOutcome::Denied)),
+            vec![],
+        ),
+    ] {
+        let (found, total) = actions(overview.audit(&f, 0, 50).await.expect("searched"));
+        assert_eq!(found, expected, "{f:?}");
+        assert_eq!(total, expected.len() as u64);
+    }
+    let (page, _) = actions(
+        overview
+            .audit(&AuditFilter::default(), 3, 2)
+            .await
+            .expect("listed"),
+    );
+    assert_eq!(page, ["operator.login"]);
+
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+    for (email, role) in [
+        ("zed@example.com", Role::Viewer),
+        ("amy@example.com", Role::Operator),
+    ] {
+        db.operators()
+            .create(&NewOperator {
+                email: email.into(),
+                display_name: email.into(),
+                password_hash: hash.into(),
+                role,
+            })
+            .await
+            .expect("created");
+    }
+    let operators = overview.operators().await.expect("listed");
+    let emails: Vec<_> = operators.iter().map(|o| o.email.as_str()).collect();
+    assert_eq!(emails, ["amy@example.com", "zed@example.com"]);
+    overview
+        .set_operator_role(operators[1].id, Role::Admin)
+        .await
+        .expect("changed");
+    assert_eq!(
+        db.operators()
+            .get(operators[1].id)
+            .await
+            .expect("found")
+            .role,
+        Role::Admin
+    );
+    let err = overview
+        .set_operator_role(operators[1].id + 1000, Role::Admin)
+        .await
+        .expect_err("no such operator");
+    assert!(matches!(err, StorageError::NotFound { .. }), "{err}");
+}
+
+async fn check_id_token_search_and_terms(db: &Database) {
+    use voltfleet_core::storage::IdTokenFilter;
+    migrated(db).await;
+    for (token, label, group, status) in [
+        (
+            "TAG-1",
+            Some("Fleet van 7"),
+            Some("FLEET"),
+            IdTokenStatus::Accepted,
+        ),
+        ("TAG-2", None, Some("FLEET"), IdTokenStatus::Blocked),
+        ("card_9", Some("50% off"), None, IdTokenStatus::Accepted),
+    ] {
+        db.id_tokens()
+            .create(&NewIdToken {
+                token: token.into(),
+                token_type: "RFID".into(),
+                status,
+                expires_at: None,
+                group_token: group.map(str::to_owned),
+                driver_id: None,
+                label: label.map(str::to_owned),
+            })
+            .await
+            .expect("created");
+    }
+    let overview = db.overview();
+    let found = |text: Option<&str>, status| {
+        let filter = IdTokenFilter {
+            text: text.map(str::to_owned),
+            status,
+        };
+        async move {
+            let (items, total) = overview.id_tokens(&filter, 0, 50).await.expect("listed");
+            assert_eq!(total, items.len() as u64);
+            items.into_iter().map(|t| t.token).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found(None, None).await, ["card_9", "TAG-1", "TAG-2"]);
+    assert_eq!(found(Some("fleet"), None).await, ["TAG-1", "TAG-2"]);
+    assert_eq!(found(Some("van"), None).await, ["TAG-1"]);
+    assert_eq!(found(Some("%"), None).await, ["card_9"]);
+    assert_eq!(found(Some("d_"), None).await, ["card_9"]);
+    assert_eq!(found(None, Some(IdTokenStatus::Blocked)).await, ["TAG-2"]);
+    let (page, total) = overview
+        .id_tokens(&IdTokenFilter::default(), 2, 2)
+        .await
+        .expect("listed");
+    assert_eq!((page.len(), total), (1, 3));
+
+    let expiry = utc("2030-01-01T00:00:00Z");
+    overview
+        .set_id_token_terms("tag-2", IdTokenStatus::Accepted, Some(expiry), None)
+        .await
+        .expect("changed, found in any case");
+    let tag = db
+        .id_tokens()
+        .find("TAG-2")
+        .await
+        .expect("looked up")
+        .expect("found");
+    assert_eq!(
+        (tag.status, tag.expires_at, tag.group_token),
+        (IdTokenStatus::Accepted, Some(expiry), None)
+    );
+    let err = overview
+        .set_id_token_terms("NOPE", IdTokenStatus::Blocked, None, None)
+        .await
+        .expect_err("unknown");
+    assert!(matches!(err, StorageError::NotFound { .. }), "{err}");
+}
+
+async fn check_operator_api_keys_are_listed_without_drivers_keys(db: &Database) {
+    migrated(db).await;
+    let driver = db
+        .drivers()
+        .create(&NewDriver {
+            email: "dora@example.com".into(),
+            name: "Dora".into(),
+            password_hash: "x".into(),
+        })
+        .await
+        .expect("a driver");
+    for (name, driver_id) in [
+        ("partner app", None),
+        ("dora's key", Some(driver)),
+        ("map widget", None),
+    ] {
+        let (_, prefix, key_hash) = ApiKey::generate();
+        db.api_keys()
+            .create(&NewApiKey {
+                name: name.into(),
+                prefix,
+                key_hash,
+                scopes: vec!["locations:read".into()],
+                operator_id: None,
+                driver_id,
+            })
+            .await
+            .expect("created");
+    }
+    let keys = db.overview().operator_api_keys().await.expect("listed");
+    let names: Vec<_> = keys.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["map widget", "partner app"]);
 }

@@ -11,6 +11,7 @@
 mod auth;
 mod diagnostics;
 mod endpoint;
+mod message_log;
 mod meter_writer;
 mod metrics;
 mod node;
@@ -31,6 +32,7 @@ use voltfleet_core::context::AppContext;
 use voltfleet_core::ocpp::events::ChargerEvent;
 
 use crate::auth::PasswordChecker;
+use crate::message_log::MessageLog;
 use crate::meter_writer::MeterWriter;
 use crate::metrics::OcppMetrics;
 use crate::registry::Registry;
@@ -70,6 +72,8 @@ pub(crate) struct Central {
     pub registry: Registry,
     pub metrics: OcppMetrics,
     pub meters: MeterWriter,
+    /// The recent messages of each charger, for the Back Office.
+    pub messages: MessageLog,
     /// Where diagnostics uploads are stored.
     pub uploads: diagnostics::Uploads,
     /// Cancelled when the process stops: sessions close with 1001 so chargers reconnect
@@ -123,6 +127,7 @@ impl OcppService {
             (ctx.settings.database.max_connections as usize / 2).clamp(1, MAX_METER_GROUPS),
             &tasks,
         );
+        let messages = MessageLog::start(ctx.db.clone(), settings.message_log, &tasks);
         let central = Arc::new(Central {
             ctx: ctx.clone(),
             node: node_name(),
@@ -131,6 +136,7 @@ impl OcppService {
             registry: Registry::default(),
             metrics,
             meters,
+            messages,
             uploads,
             shutdown,
             tasks,

@@ -24,6 +24,7 @@ use voltfleet_core::ocpp::v16::Action;
 use voltfleet_core::storage::ChargePoint;
 
 use crate::Central;
+use crate::message_log::Described;
 use crate::protocol::OcppVersion;
 use crate::registry::Command;
 use crate::rpc::{CallError, ErrorCode, Frame};
@@ -97,6 +98,8 @@ struct Session {
     outstanding: Option<Outstanding>,
     bucket: TokenBucket,
     last_heard: Instant,
+    /// The action of the charger's CALL being answered, for the message log.
+    answering: Option<String>,
 }
 
 pub async fn run(
@@ -134,6 +137,7 @@ pub async fn run(
         .await;
 
     let mut session = Session {
+        answering: None,
         bucket: TokenBucket::new(settings.rate_limit, settings.rate_burst),
         central: Arc::clone(&central),
         socket,
@@ -318,8 +322,45 @@ impl Session {
         }
     }
 
+    /// Hands a frame from the charger to the message log.
+    fn log_incoming(&self, parsed: &Result<Frame, crate::rpc::frame::Malformed>, text: &str) {
+        let answered = |id: &str| {
+            self.outstanding
+                .as_ref()
+                .filter(|call| call.id == id)
+                .map(|call| call.action.as_str())
+        };
+        let described = match parsed {
+            Err(_) => Described {
+                message_type: "invalid",
+                action: None,
+                message_id: None,
+            },
+            Ok(Frame::Call { id, action, .. }) => Described {
+                message_type: "CALL",
+                action: Some(action),
+                message_id: Some(id),
+            },
+            Ok(Frame::CallResult { id, .. }) => Described {
+                message_type: "CALLRESULT",
+                action: answered(id),
+                message_id: Some(id),
+            },
+            Ok(Frame::CallError { id, .. }) => Described {
+                message_type: "CALLERROR",
+                action: answered(id),
+                message_id: Some(id),
+            },
+        };
+        self.central
+            .messages
+            .record(self.charger.id, "in", described, text);
+    }
+
     async fn on_text(&mut self, text: &str) -> Option<Ending> {
-        match Frame::parse(text) {
+        let parsed = Frame::parse(text);
+        self.log_incoming(&parsed, text);
+        match parsed {
             Err(malformed) => {
                 self.central
                     .metrics
@@ -336,6 +377,7 @@ impl Session {
                 payload,
             }) => {
                 let label = v16::action_label(&action);
+                self.answering = Some(action.clone());
                 let answer =
                     v16::handle_call(&self.central, &mut self.charger, &action, payload).await;
                 let frame = match answer {
@@ -351,7 +393,9 @@ impl Session {
                         Frame::error(id, error)
                     }
                 };
-                self.send(frame).await
+                let ending = self.send(frame).await;
+                self.answering = None;
+                ending
             }
             Ok(Frame::CallResult { id, payload }) => {
                 self.on_answer(&id, Ok(payload)).await;
@@ -370,11 +414,28 @@ impl Session {
     }
 
     async fn send(&mut self, frame: Frame) -> Option<Ending> {
-        match self
-            .socket
-            .send(Message::Text(frame.to_text().into()))
-            .await
-        {
+        let text = frame.to_text();
+        let described = match &frame {
+            Frame::Call { id, action, .. } => Described {
+                message_type: "CALL",
+                action: Some(action),
+                message_id: Some(id),
+            },
+            Frame::CallResult { id, .. } => Described {
+                message_type: "CALLRESULT",
+                action: self.answering.as_deref(),
+                message_id: Some(id),
+            },
+            Frame::CallError { id, .. } => Described {
+                message_type: "CALLERROR",
+                action: self.answering.as_deref(),
+                message_id: Some(id),
+            },
+        };
+        self.central
+            .messages
+            .record(self.charger.id, "out", described, &text);
+        match self.socket.send(Message::Text(text.into())).await {
             Ok(()) => None,
             Err(err) => Some(Ending::Gone(format!(
                 "the connection failed while sending: {err}"

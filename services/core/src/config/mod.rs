@@ -36,6 +36,8 @@ pub struct Settings {
     /// The `api.*` keys beyond `api.listen`: drivers' tokens and login throttling.
     pub api_accounts: ApiAccountSettings,
     pub backoffice: ServiceSettings,
+    /// The `backoffice.*` keys beyond `backoffice.listen`: operators' sessions and sign-in.
+    pub backoffice_ui: BackofficeSettings,
     pub ocpp: ServiceSettings,
     /// The `ocpp.*` keys beyond `ocpp.listen`: how the central system treats chargers.
     pub ocpp_protocol: OcppSettings,
@@ -79,6 +81,8 @@ pub struct OcppSettings {
     pub max_concurrent_password_checks: u32,
     /// Meter values written to the database in one statement at most.
     pub meter_values_batch: u32,
+    /// OCPP messages kept per charger for the Back Office (0: none are recorded).
+    pub message_log: u32,
     /// Where chargers upload the files GetDiagnostics asks for (`ocpp.diagnostics.*`).
     pub diagnostics: DiagnosticsSettings,
 }
@@ -287,6 +291,7 @@ impl OcppSettings {
             ),
             max_concurrent_password_checks: r.value("ocpp.max_concurrent_password_checks", cpus),
             meter_values_batch: r.value("ocpp.meter_values_batch", 2000),
+            message_log: r.value("ocpp.message_log", 100),
             diagnostics: DiagnosticsSettings::read(r),
         }
     }
@@ -343,6 +348,16 @@ impl OcppSettings {
                     "set it to 1 or more",
                 );
             }
+        }
+        if self.message_log > 10_000 {
+            r.invalid(
+                "ocpp.message_log",
+                format!(
+                    "{} messages per charger is more than 10000",
+                    self.message_log
+                ),
+                "keep 10000 or fewer (100 is plenty for support; 0 records none)",
+            );
         }
         if self
             .client_cert_header
@@ -479,6 +494,114 @@ impl ApiAccountSettings {
             if value == 0 {
                 r.invalid(key, "zero would refuse every login", "set it to 1 or more");
             }
+        }
+    }
+}
+
+/// How the Back Office treats operators: session lifetimes, the session cookie, sign-in
+/// throttling, which peers may say who the client is, and password hashing bounds.
+#[derive(Debug, Clone)]
+pub struct BackofficeSettings {
+    /// A session unused for this long ends.
+    pub session_idle_timeout: Duration,
+    /// A session ends this long after sign-in, however active.
+    pub session_lifetime: Duration,
+    /// Whether the session cookie is `Secure` (sent over HTTPS only). Only `voltfleet up` on
+    /// plain HTTP loopback turns it off.
+    pub cookie_secure: bool,
+    /// Failed sign-ins for one account within `login_failure_window` before it is throttled.
+    pub login_failures_per_account: u32,
+    /// Failed sign-ins from one client address within `login_failure_window`.
+    pub login_failures_per_ip: u32,
+    pub login_failure_window: Duration,
+    /// Peers (the proxy, the ALB) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
+    /// Password checks computed at once.
+    pub password_hash_concurrency: u32,
+    /// How long a sign-in waits for its turn to hash before it is turned away.
+    pub password_hash_wait: Duration,
+    /// Charge points per page of the list.
+    pub page_size: u32,
+}
+
+impl BackofficeSettings {
+    fn read(r: &mut Reader<'_>) -> BackofficeSettings {
+        BackofficeSettings {
+            session_idle_timeout: r.value(
+                "backoffice.session_idle_timeout",
+                Duration::from_secs(30 * 60),
+            ),
+            session_lifetime: r.value(
+                "backoffice.session_lifetime",
+                Duration::from_secs(12 * 3600),
+            ),
+            cookie_secure: r.value("backoffice.cookie_secure", true),
+            login_failures_per_account: r.value("backoffice.login_failures_per_account", 5),
+            login_failures_per_ip: r.value("backoffice.login_failures_per_ip", 20),
+            login_failure_window: r.value(
+                "backoffice.login_failure_window",
+                Duration::from_secs(15 * 60),
+            ),
+            trusted_proxies: r.value("backoffice.trusted_proxies", TrustedProxies::default()),
+            password_hash_concurrency: r.value(
+                "backoffice.password_hash_concurrency",
+                std::thread::available_parallelism().map_or(2, |cores| cores.get() as u32),
+            ),
+            password_hash_wait: r.value("backoffice.password_hash_wait", Duration::from_secs(10)),
+            page_size: r.value("backoffice.page_size", 50),
+        }
+    }
+
+    fn validate(&self, r: &mut Reader<'_>) {
+        for (key, value) in [
+            ("backoffice.session_idle_timeout", self.session_idle_timeout),
+            ("backoffice.session_lifetime", self.session_lifetime),
+            ("backoffice.login_failure_window", self.login_failure_window),
+            ("backoffice.password_hash_wait", self.password_hash_wait),
+        ] {
+            if value.is_zero() {
+                r.invalid(
+                    key,
+                    "it must be longer than zero",
+                    "give a duration such as \"30m\"",
+                );
+            }
+        }
+        if self.session_lifetime < self.session_idle_timeout {
+            r.invalid(
+                "backoffice.session_lifetime",
+                "it is shorter than backoffice.session_idle_timeout, so the idle timeout would never apply",
+                "make it at least as long, such as \"12h\"",
+            );
+        }
+        for (key, value) in [
+            (
+                "backoffice.login_failures_per_account",
+                self.login_failures_per_account,
+            ),
+            (
+                "backoffice.login_failures_per_ip",
+                self.login_failures_per_ip,
+            ),
+            (
+                "backoffice.password_hash_concurrency",
+                self.password_hash_concurrency,
+            ),
+        ] {
+            if value == 0 {
+                r.invalid(
+                    key,
+                    "zero would refuse every sign-in",
+                    "set it to 1 or more",
+                );
+            }
+        }
+        if !(1..=500).contains(&self.page_size) {
+            r.invalid(
+                "backoffice.page_size",
+                format!("{} is outside 1 to 500", self.page_size),
+                "give a number of rows per page such as 50",
+            );
         }
     }
 }
@@ -891,6 +1014,7 @@ impl Settings {
             api: service(r, ServiceName::Api),
             api_accounts: ApiAccountSettings::read(r),
             backoffice: service(r, ServiceName::Backoffice),
+            backoffice_ui: BackofficeSettings::read(r),
             ocpp: service(r, ServiceName::Ocpp),
             ocpp_protocol: OcppSettings::read(r),
             ocpi: service(r, ServiceName::Ocpi),
@@ -955,6 +1079,7 @@ impl Settings {
         }
         self.ocpp_protocol.validate(r);
         self.api_accounts.validate(r);
+        self.backoffice_ui.validate(r);
         if let Some(url) = &self.redis.url {
             let url = url.expose_secret();
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
@@ -1346,5 +1471,34 @@ mod tests {
             assert!(keys.contains(&expected), "{expected} missing from {keys:?}");
         }
         assert!(!errors.to_string().contains("short-secret"), "{errors}");
+    }
+
+    #[tokio::test]
+    async fn backoffice_settings_are_read_and_checked() {
+        let file = write(
+            "[backoffice]\nsession_idle_timeout = \"10m\"\nsession_lifetime = \"2h\"\ncookie_secure = false\nlogin_failures_per_account = 2\n",
+        );
+        let loaded = load_from(Some(file.path()), env(&[])).await.expect("valid");
+        let bo = &loaded.settings.backoffice_ui;
+        assert_eq!(bo.session_idle_timeout, Duration::from_secs(600));
+        assert_eq!(bo.session_lifetime, Duration::from_secs(7200));
+        assert!(!bo.cookie_secure);
+        assert_eq!(bo.login_failures_per_account, 2);
+        assert_eq!(bo.login_failures_per_ip, 20, "the default");
+
+        let file = write(
+            "[backoffice]\nsession_idle_timeout = \"2h\"\nsession_lifetime = \"1h\"\nlogin_failures_per_ip = 0\npage_size = 0\n",
+        );
+        let errors = load_from(Some(file.path()), env(&[]))
+            .await
+            .expect_err("broken");
+        let keys: Vec<_> = errors.0.iter().map(|e| e.key.as_str()).collect();
+        for expected in [
+            "backoffice.session_lifetime",
+            "backoffice.login_failures_per_ip",
+            "backoffice.page_size",
+        ] {
+            assert!(keys.contains(&expected), "{expected} missing from {keys:?}");
+        }
     }
 }

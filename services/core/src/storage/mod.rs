@@ -32,7 +32,10 @@ pub mod drivers;
 pub mod id_tokens;
 pub mod local_list;
 pub mod locations;
+pub mod ocpp_messages;
+pub mod operator_sessions;
 pub mod operators;
+pub mod overview;
 pub mod reservations;
 mod text_enum;
 pub mod transactions;
@@ -75,7 +78,13 @@ pub use locations::{
     EquipmentRow, Location, LocationHit, LocationSearch, Locations, NewLocation, SearchArea,
     SearchPosition,
 };
+pub use ocpp_messages::{NewOcppMessage, OcppMessage, OcppMessages};
+pub use operator_sessions::{NewOperatorSession, OperatorSession, OperatorSessions};
 pub use operators::{NewOperator, Operator, Operators};
+pub use overview::{
+    AuditFilter, ChargePointFilter, ChargePointPage, Figures, IdTokenFilter, Overview,
+    TransactionFilter, TransactionListing,
+};
 pub use reservations::{NewReservation, Reservation, ReservationStatus, Reservations};
 pub use transactions::{
     MeterValue, NewMeterValue, NewTransaction, StopTransaction, Transaction, Transactions,
@@ -211,6 +220,10 @@ impl Database {
 
     pub fn operators(&self) -> Operators<'_> {
         Operators { db: self }
+    }
+
+    pub fn operator_sessions(&self) -> OperatorSessions<'_> {
+        OperatorSessions { db: self }
     }
 
     pub fn drivers(&self) -> Drivers<'_> {
