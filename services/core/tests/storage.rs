@@ -1548,10 +1548,30 @@ async fn check_charger_search_and_dashboard_figures(db: &Database) {
         .stop(today, &stop(8_000, utc("2025-06-01T09:00:00Z")))
         .await
         .expect("stopped");
-    transactions
+    let running_id = transactions
         .start(&start(2, utc("2025-06-01T10:00:00Z")))
         .await
         .expect("still running");
+    let reading = |at: &str, value: f64, unit: &str, phase: Option<&str>| NewMeterValue {
+        transaction_id: Some(running_id),
+        charge_point_id: a,
+        evse_number: 2,
+        sampled_at: utc(at),
+        measurand: "Energy.Active.Import.Register".into(),
+        phase: phase.map(str::to_owned),
+        unit: unit.into(),
+        value,
+        context: Some("Sample.Periodic".into()),
+        location: None,
+    };
+    transactions
+        .add_meter_values(&[
+            reading("2025-06-01T10:30:00Z", 2_200.0, "Wh", None),
+            reading("2025-06-01T11:00:00Z", 3.5, "kWh", None),
+            reading("2025-06-01T11:00:00Z", 9_999.0, "Wh", Some("L1")),
+        ])
+        .await
+        .expect("sampled");
     use voltfleet_core::storage::TransactionFilter;
     let listed = |filter: TransactionFilter, offset| {
         let overview = db.overview();
@@ -1606,7 +1626,11 @@ async fn check_charger_search_and_dashboard_figures(db: &Database) {
     assert_eq!(figures.chargers, 3);
     assert_eq!(figures.faulted, 1);
     assert_eq!(figures.active_transactions, 1);
-    assert_eq!(figures.energy_wh, 7_000, "only what stopped since midnight");
+    assert_eq!(
+        figures.energy_wh,
+        7_000 + 2_500,
+        "what stopped since midnight, and the running session's 3.5 kWh register over its 1 kWh start"
+    );
 }
 
 async fn check_ocpp_message_log_keeps_the_newest(db: &Database) {

@@ -152,18 +152,30 @@ impl Overview<'_> {
         .map_err(|err| self.db.fail(err, "charge point", "identities"))
     }
 
-    /// The dashboard's figures; energy counts transactions stopped at or after `since`.
+    /// The dashboard's figures. Energy counts the transactions stopped at or after `since`,
+    /// whole, and what the running ones delivered so far: the highest energy register reading
+    /// (without a phase; the register only grows) above the meter at the start.
     pub async fn figures(&self, since: DateTime<Utc>) -> Result<Figures, StorageError> {
         let since = Stamp::new(since);
         let result = with_pool!(self.db, |pool| {
-            sqlx::query_as::<_, (i64, i64, i64, i64)>(
+            sqlx::query_as::<_, (i64, i64, i64, i64, f64)>(
                 "SELECT \
                  (SELECT COUNT(*) FROM charge_points), \
                  (SELECT COUNT(*) FROM charge_points cp WHERE cp.status = 'Faulted' OR EXISTS \
                    (SELECT 1 FROM evses e WHERE e.charge_point_id = cp.id AND e.status = 'Faulted')), \
                  (SELECT COUNT(*) FROM transactions WHERE stopped_at IS NULL), \
                  (SELECT CAST(COALESCE(SUM(meter_stop_wh - meter_start_wh), 0) AS SIGNED) \
-                   FROM transactions WHERE stopped_at >= ? AND meter_stop_wh >= meter_start_wh)",
+                   FROM transactions WHERE stopped_at >= ? AND meter_stop_wh >= meter_start_wh), \
+                 (SELECT COALESCE(SUM(reading.wh - t.meter_start_wh), 0) * 1.0 \
+                   FROM transactions t JOIN \
+                   (SELECT transaction_id, \
+                     MAX(CASE WHEN unit = 'kWh' THEN value * 1000 ELSE value END) AS wh \
+                     FROM meter_values \
+                     WHERE measurand = 'Energy.Active.Import.Register' \
+                     AND COALESCE(phase, '') = '' AND unit IN ('Wh', 'kWh') \
+                     AND transaction_id IN (SELECT id FROM transactions WHERE stopped_at IS NULL) \
+                     GROUP BY transaction_id) reading ON reading.transaction_id = t.id \
+                   WHERE t.stopped_at IS NULL AND reading.wh >= t.meter_start_wh)",
             )
             .bind(since)
             .fetch_one(pool)
@@ -175,7 +187,7 @@ impl Overview<'_> {
             chargers: count(result.0),
             faulted: count(result.1),
             active_transactions: count(result.2),
-            energy_wh: result.3,
+            energy_wh: result.3 + result.4.round() as i64,
         })
     }
 }
