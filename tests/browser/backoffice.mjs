@@ -13,87 +13,17 @@
 // It prints "screenshot PATH" for each picture and "done" at the end; any failure exits
 // non-zero with the reason on stderr (and a last screenshot).
 
-import { readFileSync, mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
-import path from "node:path";
-import { chromium } from "playwright-core";
+import { browse, expectText, pictures, required, reviewer, say } from "./harness.mjs";
 
-const require = createRequire(import.meta.url);
-const AXE_SOURCE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-
-const base = required("VOLTFLEET_BASE_URL").replace(/\/$/, "");
-const artefacts = required("VOLTFLEET_ARTEFACTS");
-const chargerId = required("VOLTFLEET_CHARGER");
-const vendor = required("VOLTFLEET_VENDOR");
-const viewer = required("VOLTFLEET_VIEWER");
-const viewerPassword = required("VOLTFLEET_VIEWER_PASSWORD");
-const WAIT_MS = 20_000;
-
-function required(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set; tests/tests/backoffice.rs sets it`);
-  return value;
-}
-
-function say(line) {
-  process.stdout.write(`${line}\n`);
-}
-
-mkdirSync(artefacts, { recursive: true });
-let shot = 0;
-async function screenshot(page, name) {
-  shot += 1;
-  const file = path.join(artefacts, `${String(shot).padStart(2, "0")}-${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  say(`screenshot ${file}`);
-}
-
-const pageProblems = [];
-
-async function accessible(page, name) {
-  await page.evaluate(AXE_SOURCE);
-  const violations = await page.evaluate(async () => {
-    // eslint-disable-next-line no-undef
-    const results = await axe.run(document, { resultTypes: ["violations"] });
-    return results.violations.map((violation) => ({
-      id: violation.id,
-      impact: violation.impact,
-      help: violation.help,
-      targets: violation.nodes.map((node) => node.target.join(" ")).slice(0, 5),
-    }));
-  });
-  for (const violation of violations) {
-    say(`axe ${name}: ${violation.impact} ${violation.id} (${violation.help}) at ${violation.targets.join(", ")}`);
-  }
-  const blocking = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  if (blocking.length) {
-    throw new Error(
-      `${name} has ${blocking.length} serious or critical accessibility violation(s): ${blocking
-        .map((v) => `${v.id} at ${v.targets.join(", ")}`)
-        .join("; ")}`,
-    );
-  }
-}
-
-/** On a phone-sized screen nothing may stick out sideways. */
-async function fitsNarrowScreens(page, name) {
-  const wide = page.viewportSize();
-  await page.setViewportSize({ width: 360, height: 800 });
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
-  await screenshot(page, `${name}-360px`);
-  await page.setViewportSize(wide);
-  if (overflow > 360) throw new Error(`${name} is ${overflow} px wide at a 360 px screen`);
-}
-
-async function review(page, name) {
-  await screenshot(page, name);
-  await accessible(page, name);
-  await fitsNarrowScreens(page, name);
-}
-
-async function expectText(locator, text) {
-  await locator.filter({ hasText: text }).first().waitFor();
-}
+const OWNER = "tests/tests/backoffice.rs";
+const base = required("VOLTFLEET_BASE_URL", OWNER).replace(/\/$/, "");
+const artefacts = required("VOLTFLEET_ARTEFACTS", OWNER);
+const chargerId = required("VOLTFLEET_CHARGER", OWNER);
+const vendor = required("VOLTFLEET_VENDOR", OWNER);
+const viewer = required("VOLTFLEET_VIEWER", OWNER);
+const viewerPassword = required("VOLTFLEET_VIEWER_PASSWORD", OWNER);
+const screenshot = pictures(artefacts);
+const review = reviewer(screenshot, 360);
 
 async function signIn(page, email, password) {
   await page.goto(`${base}/backoffice/`);
@@ -113,34 +43,18 @@ async function send(page, title, fill) {
 }
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: process.env.VOLTFLEET_CHROMIUM || "/usr/bin/chromium",
-    args: ["--disable-quic", ...(process.getuid && process.getuid() === 0 ? ["--no-sandbox"] : [])],
-  });
-  const context = await browser.newContext({ viewport: { width: 1024, height: 800 }, locale: "en-GB" });
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT_MS);
-  page.on("pageerror", (error) => pageProblems.push(`uncaught: ${error.message}`));
-  page.on("console", (message) => {
-    const text = message.text();
-    if (/Content Security Policy|Refused to/i.test(text)) pageProblems.push(`console: ${text}`);
-  });
-  page.on("response", (response) => {
-    const url = new URL(response.url());
-    // The refusals the flow provokes on purpose are checked where they happen.
-    const expected =
-      url.pathname === "/backoffice/login" || url.pathname.includes("/commands/") || url.pathname.startsWith("/api/");
-    if (response.status() >= 400 && !expected) pageProblems.push(`${response.status()} for ${url.pathname}`);
-  });
-  try {
-    await flow(page);
-  } catch (error) {
-    await screenshot(page, "failure").catch(() => {});
-    throw error;
-  } finally {
-    await browser.close();
-  }
-  if (pageProblems.length) throw new Error(`the pages misbehaved: ${pageProblems.join("; ")}`);
+  await browse(
+    {
+      context: { viewport: { width: 1024, height: 800 }, locale: "en-GB" },
+      // The refusals the flow provokes on purpose are checked where they happen.
+      provoked: (url) =>
+        url.pathname === "/backoffice/login" ||
+        url.pathname.includes("/commands/") ||
+        url.pathname.startsWith("/api/"),
+      screenshot,
+    },
+    flow,
+  );
 }
 
 async function flow(page) {

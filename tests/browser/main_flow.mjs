@@ -14,126 +14,28 @@
 // stop-pressed), "screenshot PATH" for each picture, and "done" at the end; any failure
 // exits non-zero with the reason on stderr (and a last screenshot).
 
-import { readFileSync, mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
-import path from "node:path";
-import { chromium } from "playwright-core";
+import { browse, expectText, pictures, required, reviewer, say } from "./harness.mjs";
 
-const require = createRequire(import.meta.url);
-const AXE_SOURCE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-
-const base = required("VOLTFLEET_SITE_URL").replace(/\/$/, "");
-const artefacts = required("VOLTFLEET_ARTEFACTS");
+const OWNER = "tests/tests/website.rs";
+const base = required("VOLTFLEET_SITE_URL", OWNER).replace(/\/$/, "");
+const artefacts = required("VOLTFLEET_ARTEFACTS", OWNER);
 const chargerId = process.env.VOLTFLEET_CHARGER || "DEMO-CP-1";
-const liveEnergy = required("EXPECT_LIVE_ENERGY");
-const livePower = required("EXPECT_LIVE_POWER");
-const finalEnergy = required("EXPECT_FINAL_ENERGY");
-/** How long one expectation may take to come true on the page. */
-const WAIT_MS = 20_000;
-
-function required(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set; tests/tests/website.rs sets it`);
-  return value;
-}
-
-function say(line) {
-  process.stdout.write(`${line}\n`);
-}
-
-mkdirSync(artefacts, { recursive: true });
-let shot = 0;
-async function screenshot(page, name) {
-  shot += 1;
-  const file = path.join(artefacts, `${String(shot).padStart(2, "0")}-${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  say(`screenshot ${file}`);
-}
-
-/** What the page did wrong by itself: uncaught errors, CSP refusals, failed loads. */
-const pageProblems = [];
-
-/** Runs axe-core on the page; fails on serious or critical violations. */
-async function accessible(page, name) {
-  await page.evaluate(AXE_SOURCE);
-  const violations = await page.evaluate(async () => {
-    // eslint-disable-next-line no-undef
-    const results = await axe.run(document, { resultTypes: ["violations"] });
-    return results.violations.map((violation) => ({
-      id: violation.id,
-      impact: violation.impact,
-      help: violation.help,
-      targets: violation.nodes.map((node) => node.target.join(" ")).slice(0, 5),
-    }));
-  });
-  for (const violation of violations) {
-    say(`axe ${name}: ${violation.impact} ${violation.id} (${violation.help}) at ${violation.targets.join(", ")}`);
-  }
-  const blocking = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  if (blocking.length) {
-    throw new Error(
-      `${name} has ${blocking.length} serious or critical accessibility violation(s): ${blocking
-        .map((v) => `${v.id} at ${v.targets.join(", ")}`)
-        .join("; ")}`,
-    );
-  }
-}
-
-/** At 320 px wide nothing may stick out sideways; a picture of the narrow page too. */
-async function fitsNarrowScreens(page, name) {
-  const wide = page.viewportSize();
-  await page.setViewportSize({ width: 320, height: 800 });
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
-  await screenshot(page, `${name}-320px`);
-  await page.setViewportSize(wide);
-  if (overflow > 320) throw new Error(`${name} is ${overflow} px wide at a 320 px screen`);
-}
-
-/** Checks a page's pictures, accessibility and narrow layout in one go. */
-async function review(page, name) {
-  await screenshot(page, name);
-  await accessible(page, name);
-  await fitsNarrowScreens(page, name);
-}
+const liveEnergy = required("EXPECT_LIVE_ENERGY", OWNER);
+const livePower = required("EXPECT_LIVE_POWER", OWNER);
+const finalEnergy = required("EXPECT_FINAL_ENERGY", OWNER);
+const screenshot = pictures(artefacts);
+const review = reviewer(screenshot, 320);
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: process.env.VOLTFLEET_CHROMIUM || "/usr/bin/chromium",
-    // Nothing but loopback is reachable (no QUIC tries); root (CI) cannot use the sandbox.
-    args: [
-      "--disable-quic",
-      ...(process.getuid && process.getuid() === 0 ? ["--no-sandbox"] : []),
-    ],
-  });
-  const context = await browser.newContext({
-    viewport: { width: 1280, height: 900 },
-    locale: "en-GB",
-    timezoneId: "Europe/Madrid",
-  });
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT_MS);
-  page.on("pageerror", (error) => pageProblems.push(`uncaught: ${error.message}`));
-  page.on("console", (message) => {
-    const text = message.text();
-    if (/Content Security Policy|Refused to/i.test(text)) pageProblems.push(`console: ${text}`);
-  });
-  page.on("response", (response) => {
-    // The API's refusals are part of the flow (the bad sign-up); the site's own files never fail.
-    const url = new URL(response.url());
-    if (!url.pathname.startsWith("/api/") && response.status() >= 400) {
-      pageProblems.push(`${response.status()} for ${url.pathname}`);
-    }
-  });
-
-  try {
-    await flow(page);
-  } catch (error) {
-    await screenshot(page, "failure").catch(() => {});
-    throw error;
-  } finally {
-    await browser.close();
-  }
-  if (pageProblems.length) throw new Error(`the pages misbehaved: ${pageProblems.join("; ")}`);
+  await browse(
+    {
+      context: { viewport: { width: 1280, height: 900 }, locale: "en-GB", timezoneId: "Europe/Madrid" },
+      // The API's refusals are part of the flow (the bad sign-up); the site's own files never fail.
+      provoked: (url) => url.pathname.startsWith("/api/"),
+      screenshot,
+    },
+    flow,
+  );
 }
 
 async function flow(page) {
@@ -243,18 +145,6 @@ async function flow(page) {
   await screenshot(page, "signed-out");
 }
 
-/** Waits (bounded) until `locator` contains `text`. */
-async function expectText(locator, text) {
-  try {
-    await locator.filter({ hasText: text }).first().waitFor({ timeout: WAIT_MS });
-  } catch {
-    const shown = await locator
-      .first()
-      .innerText({ timeout: 1000 })
-      .catch(() => "(nothing)");
-    throw new Error(`expected “${text}” in ${locator}, found: ${shown.slice(0, 500)}`);
-  }
-}
 
 main().then(
   () => say("done"),
