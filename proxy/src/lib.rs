@@ -5,13 +5,14 @@
 //! route, `forwarded` decides who the client is, `upstream` picks a healthy peer, `respond`
 //! answers what the proxy answers itself, and `access_log` and `metrics` record it. `config`
 //! holds the checked configuration; `admin` serves the loopback admin listener; `server`
-//! assembles the Pingora server from a configuration; `security_log` writes the firewall's
-//! events to files and ships them to S3.
+//! assembles the Pingora server from a configuration (`daemon`: what daemon mode adds for
+//! systemd); `security_log` writes the firewall's events to files and ships them to S3.
 
 pub mod access_log;
 pub mod admin;
 pub mod cache;
 pub mod config;
+pub mod daemon;
 pub mod fleet;
 pub mod forwarded;
 pub mod hygiene;

@@ -2,8 +2,11 @@
 //! (its upstream and prefix, from the configuration), upstream pool, peer address (from the
 //! configuration), status class; never a client address or a raw path.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use prometheus::core::{Collector, Desc};
+use prometheus::process_collector::ProcessCollector;
+use prometheus::proto::MetricFamily;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -220,10 +223,7 @@ impl ProxyMetrics {
             Box::new(connections_refused.clone()),
             Box::new(slow_clients.clone()),
             Box::new(build_info),
-            Box::new(prometheus::process_collector::ProcessCollector::new(
-                std::process::id() as i32,
-                "voltfleet_proxy",
-            )),
+            Box::new(OwnProcess::new()),
         ];
         for collector in collectors {
             registry
@@ -379,6 +379,44 @@ impl RouteSeries {
 pub struct PoolSeries {
     pub upstream_duration: Histogram,
     pub retries: IntCounter,
+}
+
+/// `voltfleet_proxy_process_*` of whichever process collects them. The metrics are set up before
+/// Pingora forks into a daemon (`--daemon`); a collector bound to the process id of that moment
+/// would read a process that has exited by the first scrape.
+struct OwnProcess {
+    /// Describes the series, which are the same for every process.
+    described: ProcessCollector,
+    current: Mutex<(u32, ProcessCollector)>,
+}
+
+impl OwnProcess {
+    const NAMESPACE: &'static str = "voltfleet_proxy";
+
+    fn new() -> OwnProcess {
+        let pid = std::process::id();
+        OwnProcess {
+            described: ProcessCollector::new(pid as i32, Self::NAMESPACE),
+            current: Mutex::new((pid, ProcessCollector::new(pid as i32, Self::NAMESPACE))),
+        }
+    }
+}
+
+impl Collector for OwnProcess {
+    fn desc(&self) -> Vec<&Desc> {
+        self.described.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let pid = std::process::id();
+        let Ok(mut current) = self.current.lock() else {
+            return Vec::new();
+        };
+        if current.0 != pid {
+            *current = (pid, ProcessCollector::new(pid as i32, Self::NAMESPACE));
+        }
+        current.1.collect()
+    }
 }
 
 impl Default for ProxyMetrics {

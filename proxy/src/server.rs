@@ -1,6 +1,7 @@
 //! Assembles the Pingora server from a checked configuration: one service per listener (each
 //! wrapped by `listener::EdgeApp`), the admin service, the health checks, and SIGHUP reload.
 
+use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use crate::admin::AdminApp;
 use crate::cache::metrics::CacheMetrics;
 use crate::cache::zones::CacheZones;
 use crate::config::{ListenerConfig, ProxyConfig};
+use crate::daemon::DaemonReady;
 use crate::fleet::{Fleet, IpSetFollower, PurgeFollower};
 use crate::listener::{EdgeApp, server_tls_config};
 use crate::metrics::ProxyMetrics;
@@ -27,8 +29,22 @@ use crate::security::ipsets::IpSets;
 use crate::security::ratelimit::RateLimiters;
 use crate::security_log::{SecurityLog, Shipper};
 
-/// Builds the server; `run_forever` on the result owns the process from then on.
-pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::Result<Server> {
+/// How the process starts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StartMode {
+    /// Take over the listening sockets of a running proxy through the upgrade socket; done
+    /// here, in the foreground, so that a failed takeover fails the command that asked for it.
+    pub upgrade: bool,
+    /// Become a daemon when `run` starts: Pingora forks twice, writes the PID file, keeps
+    /// standard output and error (the journal, under systemd) and works in `/`, so every path
+    /// the process reads later must be absolute. Nothing before `run` may start a thread. The
+    /// process calling `run` exits once the daemon runs (`daemon::DaemonReady`).
+    pub daemon: bool,
+}
+
+/// Builds the server; `run` on the result owns the process from then on. `config_path` is
+/// read again on SIGHUP and must be absolute when daemonizing.
+pub fn build(config: ProxyConfig, config_path: &Path, mode: StartMode) -> anyhow::Result<Server> {
     let server_conf = ServerConf {
         threads: config.server.threads,
         work_stealing: config.server.work_stealing,
@@ -36,10 +52,15 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
         graceful_shutdown_timeout_seconds: Some(config.server.graceful_shutdown_timeout.as_secs()),
         upgrade_sock: config.server.upgrade_socket.display().to_string(),
         pid_file: config.server.pid_file.display().to_string(),
+        daemon: mode.daemon,
+        // The starting process waits for `DaemonReady`, which the daemon sends once the PID
+        // file names it.
+        daemon_wait_for_ready: mode.daemon,
+        daemon_ready_timeout_seconds: NonZeroU64::new(60),
         ..ServerConf::default()
     };
     let opt = Opt {
-        upgrade,
+        upgrade: mode.upgrade,
         ..Opt::default()
     };
     let mut server = Server::new_with_opt_and_conf(opt, server_conf);
@@ -135,6 +156,13 @@ pub fn build(config: ProxyConfig, config_path: &Path, upgrade: bool) -> anyhow::
         server.add_service(background_service(
             "security log",
             Shipper::new(log, config.server.grace_period),
+        ));
+    }
+
+    if mode.daemon {
+        server.add_service(background_service(
+            "daemon ready",
+            DaemonReady::new(rustix::process::getpid()),
         ));
     }
 

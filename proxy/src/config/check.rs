@@ -13,9 +13,10 @@ use serde::de::DeserializeOwned;
 use super::cache::{CacheZoneConfig, RawRouteCache};
 use super::raw::{RawAdmin, RawListener, RawRoute, RawServer, RawStaticSite, RawTls, RawUpstream};
 use super::{
-    AdminConfig, Balance, CertificateConfig, ClientAuth, ConfigProblems, HashKey,
-    HealthCheckConfig, Limits, ListenerConfig, PeerConfig, ProxyConfig, RouteConfig, RouteTarget,
-    ServerConfig, StaticSiteConfig, TlsConfig, UpstreamConfig, UpstreamProtocol,
+    AdminConfig, Balance, CertificateConfig, ClientAuth, ConfigProblems, DEFAULT_PID_FILE,
+    DEFAULT_UPGRADE_SOCKET, HashKey, HealthCheckConfig, Limits, ListenerConfig, PeerConfig,
+    ProxyConfig, RouteConfig, RouteTarget, ServerConfig, StaticSiteConfig, TlsConfig,
+    UpstreamConfig, UpstreamProtocol,
 };
 
 /// One problem in the file: where, what, and how to fix it.
@@ -395,12 +396,15 @@ impl Checker {
                 raw.graceful_shutdown_timeout,
                 Duration::from_secs(30),
             ),
-            upgrade_socket: raw
-                .upgrade_socket
-                .unwrap_or_else(|| PathBuf::from("/tmp/voltfleet-proxy-upgrade.sock")),
-            pid_file: raw
-                .pid_file
-                .unwrap_or_else(|| PathBuf::from("/tmp/voltfleet-proxy.pid")),
+            // A daemon works in `/`, so a relative path must not wait for the process to read it.
+            upgrade_socket: raw.upgrade_socket.map_or_else(
+                || PathBuf::from(DEFAULT_UPGRADE_SOCKET),
+                |path| self.absolute(&path),
+            ),
+            pid_file: raw.pid_file.map_or_else(
+                || PathBuf::from(DEFAULT_PID_FILE),
+                |path| self.absolute(&path),
+            ),
             access_log: raw.access_log.unwrap_or(true),
             resolve_interval: self.duration(
                 "server.resolve_interval",
@@ -1168,6 +1172,32 @@ upstream = "apis"
         ] {
             assert!(text.contains(expected), "{expected} missing from:\n{text}");
         }
+    }
+
+    #[test]
+    fn the_pid_file_and_upgrade_socket_default_to_the_runtime_directory() {
+        let config = check(MINIMAL, Path::new("/etc/voltfleet/proxy.toml")).expect("valid");
+        assert_eq!(
+            config.server.pid_file,
+            Path::new("/run/voltfleet-proxy/proxy.pid")
+        );
+        assert_eq!(
+            config.server.upgrade_socket,
+            Path::new("/run/voltfleet-proxy/upgrade.sock")
+        );
+    }
+
+    #[test]
+    fn a_relative_pid_file_and_upgrade_socket_are_beside_the_file() {
+        let text = format!(
+            "[server]\npid_file = \"run/proxy.pid\"\nupgrade_socket = \"upgrade.sock\"\n{MINIMAL}"
+        );
+        let config = check(&text, Path::new("/srv/edge/proxy.toml")).expect("valid");
+        assert_eq!(config.server.pid_file, Path::new("/srv/edge/run/proxy.pid"));
+        assert_eq!(
+            config.server.upgrade_socket,
+            Path::new("/srv/edge/upgrade.sock")
+        );
     }
 
     #[test]

@@ -67,6 +67,11 @@ pub struct StaticSiteConfig {
     pub compress: bool,
 }
 
+/// The upgrade socket and the PID file unless the file names others: in the runtime directory
+/// the systemd unit gives the proxy (`RuntimeDirectory=voltfleet-proxy`).
+pub const DEFAULT_UPGRADE_SOCKET: &str = "/run/voltfleet-proxy/upgrade.sock";
+pub const DEFAULT_PID_FILE: &str = "/run/voltfleet-proxy/proxy.pid";
+
 /// Process-wide settings of the Pingora server.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -84,6 +89,7 @@ pub struct ServerConfig {
     pub websocket_close_spread: Duration,
     /// Unix socket through which a new binary takes over the listeners (`--upgrade`).
     pub upgrade_socket: PathBuf,
+    /// Written by a daemon (`--daemon`) with its process id; systemd follows the proxy by it.
     pub pid_file: PathBuf,
     /// Log one JSON line per request to standard output.
     pub access_log: bool,
