@@ -84,6 +84,17 @@ async fn a_running_service_is_healthy_named_or_found_and_a_stopped_one_is_not() 
         unfixed.stdout
     );
 
+    // The harness gives every other service port 0: with nothing fixed there is nothing to find.
+    let nothing_fixed = healthcheck(&[], &[]).await?;
+    assert!(!nothing_fixed.status.success());
+    assert!(
+        nothing_fixed
+            .stderr
+            .contains("no service has a port to check"),
+        "{}",
+        nothing_fixed.stderr
+    );
+
     let (status, stderr) = running.stop_with("TERM").await?;
     assert!(status.success(), "{stderr}");
 

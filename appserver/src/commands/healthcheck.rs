@@ -122,6 +122,11 @@ pub async fn healthcheck(
     }
     out.flush()?;
 
+    if !named && targets.is_empty() {
+        bail!(
+            "no service has a port to check: every *.listen setting has port 0, chosen at start; give the services fixed ports (VOLTFLEET__API__LISTEN=0.0.0.0:8101, ...)"
+        );
+    }
     if !named && checked == 0 {
         let tried = targets
             .iter()
