@@ -71,6 +71,8 @@ HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
 ENTRYPOINT ["voltfleet"]
 CMD ["--help"]
 
+# scripts/build-image.sh sets these three again in a step of their own: buildah 1.28's layer
+# cache would keep them from an earlier build with other values.
 ARG VERSION
 ARG REVISION
 ARG CREATED

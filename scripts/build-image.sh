@@ -87,6 +87,23 @@ case "$tool" in
   docker) docker build "${args[@]}" ;;
 esac || die "$tool could not build the image (its output above says which step)"
 
+# buildah 1.28 (and the podman built on it) takes a cached LABEL step even when the build
+# arguments in it changed, and then tags the cached image whole, --label and all: a build with
+# the same binary would keep an earlier build's revision and time. A step of its own, whose
+# text holds the values, sets them for certain; it adds no layer.
+mkdir "$work/labels"
+cat > "$work/labels/Containerfile" <<EOF
+FROM $tag
+LABEL org.opencontainers.image.version="$version" \\
+      org.opencontainers.image.revision="$revision" \\
+      org.opencontainers.image.created="$created"
+EOF
+case "$tool" in
+  buildah) buildah bud --quiet --layers --format docker -f "$work/labels/Containerfile" -t "$tag" "$work/labels" ;;
+  podman) podman build --quiet --format docker -f "$work/labels/Containerfile" -t "$tag" "$work/labels" ;;
+  docker) docker build --quiet -f "$work/labels/Containerfile" -t "$tag" "$work/labels" ;;
+esac >/dev/null || die "$tool could not set the labels of $tag"
+
 if [ "$archive" = yes ]; then
   mkdir -p "$(dirname "$output")"
   rm -f "$output.new"
