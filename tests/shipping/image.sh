@@ -15,6 +15,8 @@ need_root "the image check"
 need_command buildah buildah
 need_command curl curl
 need_command strip binutils
+need_command ss iproute2
+need_command ps procps
 
 BASE=docker.io/library/debian:bookworm-slim
 STORE="$SHIPPING_CACHE/buildah"
