@@ -41,6 +41,16 @@ enum Command {
         #[arg(required = true, value_parser = parse_service)]
         services: Vec<ServiceName>,
     },
+    /// Ask services for /healthz; exit 0 only when every one checked answers 200. With no
+    /// service named, checks every service listening here and fails when none is.
+    Healthcheck {
+        /// Services to check: api, backoffice, ocpp, ocpi, jobs (default: those listening).
+        #[arg(value_parser = parse_service)]
+        services: Vec<ServiceName>,
+        /// How long each service may take to accept and answer, such as 3s or 500ms.
+        #[arg(long, value_name = "DURATION", default_value = commands::HEALTHCHECK_TIMEOUT, value_parser = commands::parse_timeout)]
+        timeout: std::time::Duration,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Inspect the configuration.
@@ -79,6 +89,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Up => commands::up(config).await,
             Command::Serve { services } => commands::serve(config, &services).await,
+            Command::Healthcheck { services, timeout } => {
+                commands::healthcheck(config, &services, timeout).await
+            }
             Command::Migrate => commands::migrate(config).await,
             Command::Config {
                 command: ConfigCommand::Check,

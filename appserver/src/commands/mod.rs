@@ -1,5 +1,6 @@
 //! The `voltfleet` subcommands.
 
+mod healthcheck;
 mod up;
 
 use std::io::Write;
@@ -15,6 +16,7 @@ use voltfleet_core::telemetry;
 
 use crate::startup::Application;
 
+pub use healthcheck::{DEFAULT_TIMEOUT as HEALTHCHECK_TIMEOUT, healthcheck, parse_timeout};
 pub use up::up;
 
 /// Loads and validates the configuration; the error lists every problem.
