@@ -10,8 +10,10 @@ say() { printf '==> %s\n' "$*"; }
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 
 # Debian packages: the C toolchain pieces Pingora and aws-lc need, the servers the tests use,
-# and the browser the website's test drives (with a font for its screenshots).
-packages=(cmake pkg-config mariadb-server mariadb-client redis-server redis-tools chromium fonts-dejavu-core)
+# the browser the website's test drives (with a font for its screenshots), and what the
+# shipping checks use: buildah, debootstrap, systemd-analyze and systemd-nspawn, packer, shellcheck.
+packages=(cmake pkg-config mariadb-server mariadb-client redis-server redis-tools chromium fonts-dejavu-core
+  buildah debootstrap systemd systemd-container packer shellcheck openssl curl)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -88,7 +88,7 @@ shared_checks() { # shared_checks ROOT TIER
   expect "CloudWatch agent scrape configuration" test -s "$root/opt/aws/amazon-cloudwatch-agent/etc/voltfleet-prometheus.yaml"
   expect "release recorded" grep -qx "VOLTFLEET_VERSION=$version" "$root/etc/voltfleet/release"
   expect "tier recorded" grep -qx "VOLTFLEET_TIER=$tier" "$root/etc/voltfleet/release"
-  expect "apt lists cleaned" test -z "$(ls -A "$root/var/lib/apt/lists" 2>/dev/null | grep -v '^lock$\|^partial$' || true)"
+  expect "apt lists cleaned" test -z "$(find "$root/var/lib/apt/lists" -mindepth 1 -maxdepth 1 ! -name lock ! -name partial)"
 }
 
 step "Every sysctl key the AMIs set exists on this kernel (a misspelt key would be ignored at boot)"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the shipping checks (sourced, not run): logging, the cache directory, and Debian roots
 # made with debootstrap, kept as tarballs so that later runs on the same machine start in seconds.
 
