@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the AMI install scripts (sourced): step logging, loud failure naming the step, and
 # the pieces both tiers install. Every function runs as root on the build instance (or in CI's
 # Debian root) with the bake directory in $BAKE.
