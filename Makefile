@@ -10,7 +10,7 @@ export VOLTFLEET_TEST_MYSQL_URL ?= mysql://voltfleet_test:voltfleet_test@127.0.0
 export VOLTFLEET_TEST_REDIS_URL ?= redis://127.0.0.1:6379
 export VOLTFLEET_MOTO_SERVER ?= $(CURDIR)/.venv/bin/moto_server
 
-.PHONY: up test setup build fmt lint check-fmt unit-and-integration shipping
+.PHONY: up test setup build fmt lint check-fmt unit-and-integration shipping provision-check
 
 setup:
 	@bash scripts/setup.sh
@@ -20,8 +20,9 @@ up: setup
 	$(CARGO) build --release --bins
 	$(TARGET_DIR)/release/voltfleet up
 
-## test: formatting, lints, every test on SQLite and on MariaDB + Redis, and the shipping checks
-test: setup check-fmt lint unit-and-integration shipping
+## test: formatting, lints, every test on SQLite and on MariaDB + Redis, the stacks' offline checks
+## and the shipping checks
+test: setup check-fmt lint unit-and-integration provision-check shipping
 
 check-fmt:
 	$(CARGO) fmt --all --check
@@ -32,6 +33,11 @@ lint:
 unit-and-integration:
 	$(CARGO) build --workspace --bins --locked
 	$(CARGO) test --workspace --locked --no-fail-fast
+
+## provision-check: the CloudFormation stacks offline: policy rules, cfn-lint, checkov, environment files
+provision-check:
+	$(CARGO) build --workspace --bins --locked
+	bash provision/check
 
 ## shipping: the image (buildah), the systemd units, the Packer templates and the AMI install
 ## scripts run in a Debian root (needs root and the debug binaries the step before builds)
