@@ -179,15 +179,18 @@ class EncryptedAtRest(_Rule):
 class EncryptedInTransit(_Rule):
     id = "E9003"
     shortdesc = "Encryption in transit"
-    description = ("Listeners HTTPS or TLS (HTTP only to redirect, TCP only on 443 to a TLS-terminating "
-                   "target), Redis TLS, RDS require_secure_transport, RDS Proxy RequireTLS, buckets TLS-only, "
+    description = ("Listeners HTTPS or TLS (HTTP only to redirect, or on an internal load balancer with the "
+                   "reason in its Metadata; TCP only on 443 to a TLS-terminating target), Redis TLS, RDS require_secure_transport, RDS Proxy RequireTLS, buckets TLS-only, "
                    "CloudFront HTTPS to viewers and origins")
     source_url = "https://docs.aws.amazon.com/whitepapers/latest/logical-separation/encrypting-data-at-rest-and--in-transit.html"
 
     def check(self, cfn):
-        for name, _, props in resources(cfn, "AWS::ElasticLoadBalancingV2::Listener"):
+        balancers = {name: props for name, _, props in resources(cfn, "AWS::ElasticLoadBalancingV2::LoadBalancer")}
+        for name, resource, props in resources(cfn, "AWS::ElasticLoadBalancingV2::Listener"):
             protocol = props.get("Protocol")
             if protocol in ("HTTPS", "TLS"):
+                continue
+            if protocol == "HTTP" and self._justified_internal(resource, props, balancers):
                 continue
             if protocol == "HTTP":
                 actions = props.get("DefaultActions", [])
@@ -240,6 +243,16 @@ class EncryptedInTransit(_Rule):
                 custom = origin.get("CustomOriginConfig") if isinstance(origin, dict) else None
                 if isinstance(custom, dict) and custom.get("OriginProtocolPolicy") != "https-only":
                     yield ["Resources", name], f"{name}: origin {origin.get('Id')} is not https-only"
+
+
+    @staticmethod
+    def _justified_internal(resource, props, balancers) -> bool:
+        """Plain HTTP on an internal load balancer, with the reason in the listener's
+        Metadata (`voltfleet: {plaintext: why}`), as checkov skips carry theirs."""
+        reason = ((resource.get("Metadata") or {}).get("voltfleet") or {}).get("plaintext")
+        target = props.get("LoadBalancerArn")
+        balancer = balancers.get(target.get("Ref")) if isinstance(target, dict) else None
+        return bool(reason and str(reason).strip()) and isinstance(balancer, dict) and balancer.get("Scheme") == "internal"
 
 
 class NoInternetIntoPrivateTiers(_Rule):
