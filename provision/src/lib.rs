@@ -1,0 +1,9 @@
+//! voltfleet's CloudFormation stacks, checked and deployed in order: `stacks.json` lists them,
+//! an environment file gives their parameters, and each stack's outputs feed the parameters of
+//! the stacks after it.
+
+pub mod config;
+pub mod plan;
+pub mod problem;
+pub mod template;
+pub mod validate;
