@@ -3,7 +3,9 @@
 //! the stacks after it.
 
 pub mod config;
+pub mod deploy;
 pub mod plan;
 pub mod problem;
+pub mod status;
 pub mod template;
 pub mod validate;
