@@ -1171,3 +1171,73 @@ pub async fn show_outputs(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_ways_of_saying_no_changes_are_recognised() {
+        // create_change_set's refusal (moto, and CloudFormation for some updates) and the
+        // reason of a FAILED change set.
+        assert!(is_no_changes(Some("No updates are to be performed.")));
+        assert!(is_no_changes(Some(
+            "The submitted information didn't contain changes. Submit different information to create a change set."
+        )));
+        assert!(!is_no_changes(Some(
+            "Template format error: unsupported structure."
+        )));
+        assert!(!is_no_changes(None));
+    }
+
+    #[test]
+    fn a_failure_report_says_what_failed_where_things_stand_and_what_next() {
+        let failure = StackFailure {
+            stack: "data".into(),
+            stack_name: "voltfleet-staging-data".into(),
+            region: "eu-west-1".into(),
+            cause: "it ended in UPDATE_ROLLBACK_COMPLETE".into(),
+            reasons: vec![
+                "2025-05-06T10:21:07Z  Database  AWS::RDS::DBInstance  UPDATE_FAILED  Cannot upgrade mysql from 8.0 to 5.7".into(),
+            ],
+            status: Some("UPDATE_ROLLBACK_COMPLETE".into()),
+            deployed: vec!["network".into(), "security".into()],
+            untouched: vec!["app".into(), "web".into()],
+            advice: status::failure_advice(
+                Some("UPDATE_ROLLBACK_COMPLETE"),
+                "voltfleet-staging-data",
+                "eu-west-1",
+                "voltfleet-provision deploy --env staging.json --yes",
+            ),
+        };
+        let text = failure.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "stack data (voltfleet-staging-data in eu-west-1) failed: it ended in UPDATE_ROLLBACK_COMPLETE",
+                "  Failure events:",
+                "    2025-05-06T10:21:07Z  Database  AWS::RDS::DBInstance  UPDATE_FAILED  Cannot upgrade mysql from 8.0 to 5.7",
+                "  State: voltfleet-staging-data is in UPDATE_ROLLBACK_COMPLETE: the update was rolled back and the stack runs as it did before.",
+                "  Next:  Fix the cause above and run again: voltfleet-provision deploy --env staging.json --yes",
+                "  Deployed before it (left as they are): network, security",
+                "  Not touched (after it): app, web",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_event_is_one_line() {
+        let event = StackEvent::builder()
+            .timestamp(DateTime::from_secs(1_746_526_867))
+            .logical_resource_id("Database")
+            .resource_type("AWS::RDS::DBInstance")
+            .resource_status(aws_sdk_cloudformation::types::ResourceStatus::UpdateFailed)
+            .resource_status_reason("Cannot upgrade")
+            .build();
+        assert_eq!(
+            event_line(&event),
+            "2025-05-06T10:21:07Z  Database  AWS::RDS::DBInstance  UPDATE_FAILED  Cannot upgrade"
+        );
+    }
+}
