@@ -83,9 +83,15 @@ struct DeployArgs {
 
 /// `provision/environments/staging.json` → `provision/stacks.json`.
 fn default_stacks_file(env: &Path) -> PathBuf {
-    match env.parent().and_then(Path::parent) {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.join("stacks.json"),
-        _ => PathBuf::from("../stacks.json"),
+    let env_dir = env.parent().filter(|dir| !dir.as_os_str().is_empty());
+    match env_dir {
+        // `environments/staging.json`, from inside provision/: the parent of `environments`.
+        Some(dir) => dir
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join("stacks.json"),
+        // `staging.json`, from inside provision/environments/.
+        None => PathBuf::from("../stacks.json"),
     }
 }
 
