@@ -86,10 +86,7 @@ fn default_stacks_file(env: &Path) -> PathBuf {
     let env_dir = env.parent().filter(|dir| !dir.as_os_str().is_empty());
     match env_dir {
         // `environments/staging.json`, from inside provision/: the parent of `environments`.
-        Some(dir) => dir
-            .parent()
-            .unwrap_or(Path::new(""))
-            .join("stacks.json"),
+        Some(dir) => dir.parent().unwrap_or(Path::new("")).join("stacks.json"),
         // `staging.json`, from inside provision/environments/.
         None => PathBuf::from("../stacks.json"),
     }

@@ -624,3 +624,61 @@ async fn only_needs_the_stacks_it_reads_and_production_is_protected() {
         )
     );
 }
+
+/// The compute pieces the real web and app stacks are made of, as far as moto's CloudFormation
+/// creates them: a load balancer with its target group and listener, a launch template, an
+/// Auto Scaling group over the network stack's two subnets, and a Multi-AZ database. What moto
+/// cannot create (WAF, CloudFront, RDS Proxy, ElastiCache replication groups, `Fn::Cidr`, KMS
+/// keys) is checked offline by `provision/check` instead.
+#[tokio::test]
+async fn deploys_load_balancer_launch_template_auto_scaling_group_and_database() {
+    let moto = Moto::start().await;
+    let env = Env::new("staging", None, "10.20.0.0/16");
+    provision(&moto, &env, "stacks-compute.json", &deploy_args(&[]))
+        .await
+        .ok()
+        .stdout_has("compute: created (CREATE_COMPLETE, voltfleet-staging-compute in eu-west-1)")
+        .stdout_has("Deployed 3 stacks: network (created), storage (created), compute (created)");
+
+    let compute = moto.stack("voltfleet-staging-compute").await;
+    assert_eq!(
+        output(&compute, "AutoScalingGroupName"),
+        "voltfleet-staging-web"
+    );
+    assert_eq!(
+        output(&compute, "DatabaseInstanceId"),
+        "voltfleet-staging-db"
+    );
+    assert!(
+        output(&compute, "LoadBalancerDnsName").ends_with(".elb.amazonaws.com"),
+        "{}",
+        output(&compute, "LoadBalancerDnsName")
+    );
+    let resources = moto
+        .cloudformation()
+        .await
+        .describe_stack_resources()
+        .stack_name("voltfleet-staging-compute")
+        .send()
+        .await
+        .expect("describe_stack_resources");
+    let created: Vec<(&str, &str)> = resources
+        .stack_resources()
+        .iter()
+        .filter_map(|r| Some((r.logical_resource_id()?, r.resource_type()?)))
+        .collect();
+    for (logical, kind) in [
+        ("LoadBalancer", "AWS::ElasticLoadBalancingV2::LoadBalancer"),
+        ("TargetGroup", "AWS::ElasticLoadBalancingV2::TargetGroup"),
+        ("Listener", "AWS::ElasticLoadBalancingV2::Listener"),
+        ("LaunchTemplate", "AWS::EC2::LaunchTemplate"),
+        ("Group", "AWS::AutoScaling::AutoScalingGroup"),
+        ("DatabaseSubnets", "AWS::RDS::DBSubnetGroup"),
+        ("Database", "AWS::RDS::DBInstance"),
+    ] {
+        assert!(
+            created.contains(&(logical, kind)),
+            "{logical} ({kind}) was not created: {created:#?}"
+        );
+    }
+}
