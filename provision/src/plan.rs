@@ -98,16 +98,7 @@ struct Loaded {
 pub fn check(inputs: &Inputs) -> Result<Plan, Vec<Problem>> {
     let mut problems = Vec::new();
 
-    let entries = match std::fs::read_to_string(&inputs.stacks_file) {
-        Ok(text) => config::parse_stacks(&inputs.stacks_file, &text, &mut problems),
-        Err(e) => {
-            problems.push(Problem::new(
-                inputs.stacks_file.display().to_string(),
-                format!("cannot be read: {e} (name the list of stacks with --stacks)"),
-            ));
-            Vec::new()
-        }
-    };
+    let entries = read_stacks(inputs, &mut problems);
     let base = inputs.stacks_file.parent().unwrap_or(Path::new("."));
     let loaded: Vec<Loaded> = entries
         .into_iter()
@@ -134,16 +125,7 @@ pub fn check(inputs: &Inputs) -> Result<Plan, Vec<Problem>> {
         })
         .collect();
 
-    let env = match std::fs::read_to_string(&inputs.env_file) {
-        Ok(text) => Some(config::parse_env(&inputs.env_file, &text, &mut problems)),
-        Err(e) => {
-            problems.push(Problem::new(
-                inputs.env_file.display().to_string(),
-                format!("cannot be read: {e}"),
-            ));
-            None
-        }
-    };
+    let env = read_env(inputs, &mut problems);
     if let Some(r) = &inputs.region_override
         && !config::is_region(r)
     {
@@ -183,26 +165,8 @@ pub fn check(inputs: &Inputs) -> Result<Plan, Vec<Problem>> {
 /// only: `outputs` needs neither the templates nor the parameters.
 pub fn locate(inputs: &Inputs) -> Result<Vec<(String, String, String)>, Vec<Problem>> {
     let mut problems = Vec::new();
-    let entries = match std::fs::read_to_string(&inputs.stacks_file) {
-        Ok(text) => config::parse_stacks(&inputs.stacks_file, &text, &mut problems),
-        Err(e) => {
-            problems.push(Problem::new(
-                inputs.stacks_file.display().to_string(),
-                format!("cannot be read: {e} (name the list of stacks with --stacks)"),
-            ));
-            Vec::new()
-        }
-    };
-    let env = match std::fs::read_to_string(&inputs.env_file) {
-        Ok(text) => config::parse_env(&inputs.env_file, &text, &mut problems),
-        Err(e) => {
-            problems.push(Problem::new(
-                inputs.env_file.display().to_string(),
-                format!("cannot be read: {e}"),
-            ));
-            EnvFile::default()
-        }
-    };
+    let entries = read_stacks(inputs, &mut problems);
+    let env = read_env(inputs, &mut problems).unwrap_or_default();
     let region = inputs.region_override.clone().or(env.region);
     match (env.environment, region) {
         (Some(environment), Some(region)) if problems.is_empty() => Ok(entries
@@ -214,6 +178,34 @@ pub fn locate(inputs: &Inputs) -> Result<Vec<(String, String, String)>, Vec<Prob
             })
             .collect()),
         _ => Err(problems),
+    }
+}
+
+/// `stacks.json`, parsed; a file that cannot be read is a problem and no stacks.
+fn read_stacks(inputs: &Inputs, problems: &mut Vec<Problem>) -> Vec<config::StackEntry> {
+    match std::fs::read_to_string(&inputs.stacks_file) {
+        Ok(text) => config::parse_stacks(&inputs.stacks_file, &text, problems),
+        Err(e) => {
+            problems.push(Problem::new(
+                inputs.stacks_file.display().to_string(),
+                format!("cannot be read: {e} (name the list of stacks with --stacks)"),
+            ));
+            Vec::new()
+        }
+    }
+}
+
+/// The environment file, parsed; `None` (and a problem) when it cannot be read.
+fn read_env(inputs: &Inputs, problems: &mut Vec<Problem>) -> Option<EnvFile> {
+    match std::fs::read_to_string(&inputs.env_file) {
+        Ok(text) => Some(config::parse_env(&inputs.env_file, &text, problems)),
+        Err(e) => {
+            problems.push(Problem::new(
+                inputs.env_file.display().to_string(),
+                format!("cannot be read: {e}"),
+            ));
+            None
+        }
     }
 }
 

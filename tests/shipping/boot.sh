@@ -20,7 +20,6 @@ moto=${VOLTFLEET_MOTO_SERVER:-$repo/.venv/bin/moto_server}
 [ -x "$web/usr/bin/voltfleet-proxy" ] || fail "no installed web root in $web: run tests/shipping/install.sh first"
 [ -x "$moto" ] || fail "no moto_server at $moto: run scripts/setup.sh"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 moto_pid="" nspawn_pid="" init_pid=""
 cleanup() {
   [ -n "$nspawn_pid" ] && kill "$nspawn_pid" 2>/dev/null && wait "$nspawn_pid" 2>/dev/null
@@ -40,42 +39,13 @@ not_equals() { [ "$1" != "$2" ]; }
 not() { ! "$@"; }
 gone() { ! within kill -0 "$1"; }
 journal_has() { local journal; journal=$(within journalctl -u "$1" --no-pager -o cat); grep -qF "$2" <<<"$journal"; }
-# wait_until SECONDS DESCRIPTION COMMAND...: bounded wait for COMMAND to succeed.
-wait_until() {
-  local seconds=$1 what=$2; shift 2
-  for _ in $(seq "$((seconds * 4))"); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.25
-  done
-  fail "$what (waited ${seconds} s)"
-}
 
 step "Starting moto_server and storing the proxy's configuration in SSM"
-moto_port=$(free_port)
-"$moto" -H 127.0.0.1 -p "$moto_port" >"$work/boot-moto.log" 2>&1 &
-moto_pid=$!
-wait_until 30 "moto_server to answer" curl -fs -o /dev/null "http://127.0.0.1:$moto_port/moto-api/"
+start_moto "$moto" "$work/boot-moto.log"
 https_port=$(free_port)
 admin_port=$(free_port)
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=www.example.test \
-  -addext subjectAltName=DNS:www.example.test -keyout "$web/tmp/boot-site.key" -out "$web/tmp/boot-site.crt" 2>/dev/null
-cat >"$web/tmp/boot-proxy.toml" <<TOML
-[server]
-threads = 1
-grace_period = "2s"
-[admin]
-listen = "127.0.0.1:$admin_port"
-[[listeners]]
-name = "https"
-address = "127.0.0.1:$https_port"
-[listeners.tls]
-certificates = [{ cert = "/etc/voltfleet/proxy/tls/site.crt", key = "/etc/voltfleet/proxy/tls/site.key" }]
-[static_sites.website]
-root = "/usr/share/voltfleet/site"
-[[routes]]
-path = "/"
-static = "website"
-TOML
+site_certificate "$web/tmp/boot-site.key" "$web/tmp/boot-site.crt"
+proxy_site_config "$web/tmp/boot-proxy.toml" "$admin_port" "$https_port"
 aws_env=(AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=eu-west-1)
 put() {
   chroot "$web" /usr/bin/env -i PATH=/usr/bin:/bin "${aws_env[@]}" aws ssm put-parameter \

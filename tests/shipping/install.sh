@@ -118,41 +118,18 @@ done
 shared_checks "$web" web
 
 step "Web tier: the configuration comes from SSM Parameter Store (moto_server on 127.0.0.1)"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$moto" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
-moto_pid=$!
-for _ in $(seq 60); do
-  curl -fs -o /dev/null "http://127.0.0.1:$port/moto-api/" && break
-  sleep 0.5
-done
-curl -fs -o /dev/null "http://127.0.0.1:$port/moto-api/" || fail "moto_server did not start on 127.0.0.1:$port"
+start_moto "$moto" "$work/moto.log"
 aws_env=(AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=eu-west-1)
 put() { # put NAME FILE TYPE
-  in_root "$web" "${aws_env[@]}" aws ssm put-parameter --endpoint-url "http://127.0.0.1:$port" \
+  in_root "$web" "${aws_env[@]}" aws ssm put-parameter --endpoint-url "http://127.0.0.1:$moto_port" \
     --name "$1" --type "$3" --overwrite --value "file://$2" >/dev/null
 }
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=www.example.test \
-  -keyout "$web/tmp/site.key" -out "$web/tmp/site.crt" 2>/dev/null
-cat >"$web/tmp/proxy.toml" <<TOML
-[server]
-threads = 1
-[admin]
-listen = "127.0.0.1:9180"
-[[listeners]]
-name = "https"
-address = "127.0.0.1:8443"
-[listeners.tls]
-certificates = [{ cert = "/etc/voltfleet/proxy/tls/site.crt", key = "/etc/voltfleet/proxy/tls/site.key" }]
-[static_sites.website]
-root = "/usr/share/voltfleet/site"
-[[routes]]
-path = "/"
-static = "website"
-TOML
+site_certificate "$web/tmp/site.key" "$web/tmp/site.crt"
+proxy_site_config "$web/tmp/proxy.toml" "$(free_port)" "$(free_port)"
 put /voltfleet/ci/proxy/proxy.toml /tmp/proxy.toml String
 put /voltfleet/ci/proxy/tls/site.crt /tmp/site.crt String
 put /voltfleet/ci/proxy/tls/site.key /tmp/site.key SecureString
-printf 'VOLTFLEET_PROXY_SSM_PATH=/voltfleet/ci/proxy/\nVOLTFLEET_SSM_ENDPOINT_URL=http://127.0.0.1:%s\n' "$port" >"$web/etc/voltfleet/proxy.env"
+printf 'VOLTFLEET_PROXY_SSM_PATH=/voltfleet/ci/proxy/\nVOLTFLEET_SSM_ENDPOINT_URL=http://127.0.0.1:%s\n' "$moto_port" >"$web/etc/voltfleet/proxy.env"
 fetch() { in_root "$web" "${aws_env[@]}" /usr/libexec/voltfleet/fetch-proxy-config; }
 fetch >"$work/fetch.log" 2>&1 || { cat "$work/fetch.log"; fail "fetch-proxy-config failed"; }
 sed 's/^/  /' "$work/fetch.log"

@@ -64,3 +64,56 @@ debian_root_tar() {
   rm -rf "$work"
   printf '%s\n' "$tarball"
 }
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on now.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# wait_until SECONDS DESCRIPTION COMMAND...: bounded wait for COMMAND to succeed.
+wait_until() {
+  local seconds=$1 what=$2; shift 2
+  for _ in $(seq "$((seconds * 4))"); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.25
+  done
+  fail "$what (waited ${seconds} s)"
+}
+
+# start_moto MOTO_SERVER LOG: moto_server on a free loopback port; sets moto_port and moto_pid
+# (the caller's cleanup kills it).
+start_moto() {
+  moto_port=$(free_port)
+  "$1" -H 127.0.0.1 -p "$moto_port" >"$2" 2>&1 &
+  # shellcheck disable=SC2034 # read by the caller's cleanup
+  moto_pid=$!
+  wait_until 30 "moto_server to answer on 127.0.0.1:$moto_port" \
+    curl -fs -o /dev/null "http://127.0.0.1:$moto_port/moto-api/"
+}
+
+# site_certificate KEY CERT: a self-signed certificate for www.example.test, valid two days.
+site_certificate() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=www.example.test -addext subjectAltName=DNS:www.example.test \
+    -keyout "$1" -out "$2" 2>/dev/null
+}
+
+# proxy_site_config FILE ADMIN_PORT HTTPS_PORT: a proxy.toml serving the installed website over
+# TLS with the certificate the web AMI fetches to /etc/voltfleet/proxy/tls/.
+proxy_site_config() {
+  cat >"$1" <<TOML
+[server]
+threads = 1
+grace_period = "2s"
+[admin]
+listen = "127.0.0.1:$2"
+[[listeners]]
+name = "https"
+address = "127.0.0.1:$3"
+[listeners.tls]
+certificates = [{ cert = "/etc/voltfleet/proxy/tls/site.crt", key = "/etc/voltfleet/proxy/tls/site.key" }]
+[static_sites.website]
+root = "/usr/share/voltfleet/site"
+[[routes]]
+path = "/"
+static = "website"
+TOML
+}
